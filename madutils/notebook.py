@@ -1,0 +1,80 @@
+"""What every notebook does first and last: one call to set the scale, seed, theme and device up, the figure and
+claims writers bound to that notebook, and the environment footer."""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from . import claims as _claims
+from . import plots
+from .paths import project_root, runs_dir
+from .scales import check_scale, sizes
+from .store import Store
+from .utils import cpu_threads, resolve_device, seed_everything
+
+
+@dataclass
+class NotebookContext:
+    notebook: str
+    scale: str
+    seed: int
+    device: str
+    sizes: Mapping
+    store: Store
+    started: float = field(default_factory=time.time)
+
+    def save_figure(self, fig, name: str, caption: str, paper_figure: str | None = None):
+        """``plots.save_figure`` for this notebook and scale."""
+        return plots.save_figure(
+            fig, name, scale=self.scale, notebook=self.notebook, caption=caption, paper_figure=paper_figure
+        )
+
+    def record_claims(self, rows: Iterable[_claims.ClaimResult]) -> pd.DataFrame:
+        return _claims.record_claims(rows, self.notebook, self.scale)
+
+    def footer(self) -> str:
+        """Versions, device and wall time, for the last cell."""
+        import numpy
+        import torch
+
+        try:
+            commit = (
+                subprocess.run(
+                    ["git", "rev-parse", "--short", "HEAD"],
+                    cwd=project_root(),
+                    capture_output=True,
+                    text=True,
+                    timeout=5,
+                ).stdout.strip()
+                or "unknown"
+            )
+        except (OSError, subprocess.SubprocessError):
+            commit = "unknown"
+        lines = [
+            f"notebook {self.notebook}, scale {self.scale}, seed {self.seed}, commit {commit}",
+            f"python {platform.python_version()}, numpy {numpy.__version__}, torch {torch.__version__}, "
+            f"device {self.device} ({torch.get_num_threads()} CPU threads)",
+            f"wall time {time.time() - self.started:.0f} s",
+        ]
+        return "\n".join(lines)
+
+
+def setup_notebook(notebook: str, scale: str, seed: int = 0, device: str = "auto") -> NotebookContext:
+    """Validate the scale, seed everything, apply the theme, choose the device and open the scale's store."""
+    check_scale(scale)
+    seed_everything(seed)
+    plots.theme()
+    import torch
+
+    torch.set_num_threads(cpu_threads())
+    os.environ.setdefault("MAD_SCALE", scale)
+    return NotebookContext(
+        notebook, scale, seed, resolve_device(device), sizes(notebook, scale), Store(runs_dir(scale))
+    )

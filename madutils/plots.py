@@ -1,0 +1,158 @@
+"""One style for every figure: a seaborn theme, fixed colours for λ values and loop kinds, the paper's
+three-panel layout (FID, precision, recall against generation), and ``save_figure``, the one writer.
+
+Figures are drawn from stored results (tidy tables), never from variables that only exist in a live kernel.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+
+from .paths import figures_dir, runs_dir
+from .scales import check_scale
+
+# λ = 1 (unbiased) is always the same dark blue; biased values run through warm colours, the stronger the bias
+# the lighter/redder, so that a λ keeps its colour in every figure of the collection.
+_LAM_CMAP = matplotlib.colormaps["plasma"]
+LOOP_COLORS = {"none": "#c0392b", "fixed": "#e67e22", "fresh": "#27ae60"}
+LOOP_LABELS = {"none": "fully synthetic", "fixed": "synthetic augmentation", "fresh": "fresh data"}
+METRIC_LABELS = {"fid": "FID", "precision": "precision", "recall": "recall", "w2": "Wasserstein-2 distance"}
+FIGURE_NAME = re.compile(r"^(fig\d{2}[a-z]?|nb\d{2})_[a-z0-9_]+$")
+
+
+def theme() -> None:
+    """The collection's seaborn theme (call once per notebook; ``setup_notebook`` does)."""
+    sns.set_theme(
+        context="notebook",
+        style="whitegrid",
+        font_scale=0.95,
+        rc={
+            "figure.dpi": 100,
+            "savefig.dpi": 130,
+            "axes.titlesize": 11,
+            "legend.fontsize": 9,
+            "figure.autolayout": False,
+        },
+    )
+
+
+def lam_color(lam: float):
+    """The colour of a sampling bias λ ∈ (0, 1]: λ = 1 is dark blue, smaller λ lighter and warmer."""
+    lam = float(lam)
+    # square root: the values used most (0.9–1) get well-separated colours; λ ≤ 0.4 all take the last colour
+    return _LAM_CMAP(0.86 * min(1.0, np.sqrt(max(0.0, 1.0 - lam) / 0.6)))
+
+
+def lam_palette(lams: Sequence[float]) -> dict[float, tuple]:
+    return {float(lam): lam_color(lam) for lam in lams}
+
+
+def metric_panels(
+    df: pd.DataFrame,
+    metrics: Sequence[str] = ("fid", "precision", "recall"),
+    hue: str = "lam",
+    style: str | None = None,
+    palette: dict | None = None,
+    axes=None,
+    label: str | None = None,
+    errorbar=("ci", 95),
+):
+    """The layout of Fig. 4, 6, 8, 9, 13, 16: one panel per metric against generation, one line per ``hue``.
+
+    ``df`` is a tidy table with columns ``generation``, ``metric``, ``value`` and the ``hue``/``style`` columns;
+    several rows per (generation, hue) (seeds) are drawn as a mean with a confidence band.
+    """
+    if axes is None:
+        fig, axes = plt.subplots(1, len(metrics), figsize=(4.0 * len(metrics), 3.3), constrained_layout=True)
+    axes = np.atleast_1d(axes)
+    if palette is None and hue == "lam":
+        palette = lam_palette(sorted(df[hue].unique()))
+    for ax, metric in zip(axes, metrics, strict=True):
+        sub = df[df.metric == metric]
+        if sub.empty:
+            ax.set_visible(False)
+            continue
+        sns.lineplot(
+            data=sub,
+            x="generation",
+            y="value",
+            hue=hue,
+            style=style,
+            palette=palette,
+            marker="o",
+            markersize=4,
+            errorbar=errorbar,
+            ax=ax,
+            legend=ax is axes[-1],
+        )
+        ax.set_ylabel(METRIC_LABELS.get(metric, metric))
+        ax.set_xlabel("generation t")
+        if metric in ("precision", "recall"):
+            ax.set_ylim(-0.02, 1.02)
+    if label:
+        axes[0].figure.suptitle(label)
+    leg = axes[-1].get_legend()
+    if leg is not None:
+        leg.set_title("λ" if hue == "lam" else hue)
+        sns.move_legend(axes[-1], "upper left", bbox_to_anchor=(1.02, 1.0), frameon=False)
+    return axes
+
+
+def save_figure(
+    fig,
+    name: str,
+    *,
+    scale: str,
+    notebook: str,
+    caption: str,
+    paper_figure: str | None = None,
+) -> Path:
+    """Write ``figures/<scale>/<name>.png`` and its gallery entry; fail loudly when it cannot.
+
+    ``name`` carries the paper's figure number (``fig04_fully_synthetic_fid_precision_recall``) or, for a figure
+    that the paper does not have, the notebook number (``nb01_trace_collapse``).
+    """
+    check_scale(scale)
+    if not FIGURE_NAME.match(name):
+        raise ValueError(f"figure name {name!r} must look like 'fig04_some_slug' or 'nb01_some_slug'")
+    out = figures_dir(scale)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"{name}.png"
+    fig.savefig(path, bbox_inches="tight", dpi=matplotlib.rcParams["savefig.dpi"])
+    if not path.is_file() or path.stat().st_size == 0:
+        raise OSError(f"figure {path} was not written")
+    meta_dir = runs_dir(scale) / "meta" / "figures"
+    meta_dir.mkdir(parents=True, exist_ok=True)
+    meta = {"name": name, "file": path.name, "notebook": notebook, "caption": caption, "paper_figure": paper_figure}
+    (meta_dir / f"{name}.json").write_text(json.dumps(meta, indent=1) + "\n")
+    return path
+
+
+def image_grid(images: np.ndarray, nrow: int) -> np.ndarray:
+    """Tile images ``(n, c, h, w)`` or ``(n, h, w)`` (uint8 or floats in [0, 1]) into one array for ``imshow``."""
+    x = np.asarray(images)
+    if x.ndim == 3:
+        x = x[:, None]
+    n, c, h, w = x.shape
+    ncol = int(np.ceil(n / nrow))
+    pad = np.zeros((nrow * ncol - n, c, h, w), dtype=x.dtype)
+    x = np.concatenate([x, pad]).reshape(nrow, ncol, c, h, w)
+    grid = x.transpose(0, 3, 1, 4, 2).reshape(nrow * h, ncol * w, c)
+    return grid[..., 0] if c == 1 else grid
+
+
+def gaussian_ellipse(mu, cov, k: float = 2.0, n: int = 100) -> np.ndarray:
+    """Points ``(n, 2)`` of the k-standard-deviation ellipse of a 2-D Gaussian (degenerate covariances allowed)."""
+    w, v = np.linalg.eigh(np.asarray(cov, dtype=float))
+    a = np.linspace(0, 2 * np.pi, n)
+    circle = np.stack([np.cos(a), np.sin(a)], axis=1)
+    return np.asarray(mu, dtype=float)[None, :] + (circle * k * np.sqrt(np.clip(w, 0, None))) @ v.T

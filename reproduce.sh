@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# Run every notebook through papermill at one scale and rebuild figures/<scale>/ (figures, gallery, claims.csv).
+# Sets itself up on first use (see .ci/env.sh). Stored results under runs/<scale>/ are reused, so a rerun after
+# an interruption continues where it stopped.
+set -uo pipefail
+cd "$(dirname "$0")"
+ROOT="$(pwd)"
+
+usage() {
+  cat <<'EOF'
+usage: ./reproduce.sh [--scale smoke|small|paper] [--only NN [NN ...]] [--jobs N] [--help]
+
+  --scale S     sizes of every experiment (default: small). smoke: seconds, numbers mean nothing;
+                small: every figure on a 2-core CPU; paper: the paper's sizes (GPUs).
+  --only NN...  run only these notebooks, by number (e.g. --only 01 04)
+  --jobs N      run N notebooks at once (default 1); CPU threads are shared between them
+  --help        this text
+
+Writes executed notebooks to runs/<scale>/notebooks/, figures to figures/<scale>/figNN_slug.png, the claims
+table to figures/<scale>/claims.csv and the gallery to figures/<scale>/README.md. Exits non-zero when a notebook
+fails.
+EOF
+}
+
+SCALE=small
+JOBS=1
+ONLY=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --scale) SCALE="${2:-}"; shift 2 || { usage; exit 2; } ;;
+    --scale=*) SCALE="${1#*=}"; shift ;;
+    --jobs) JOBS="${2:-}"; shift 2 || { usage; exit 2; } ;;
+    --jobs=*) JOBS="${1#*=}"; shift ;;
+    --only) shift; while [ $# -gt 0 ] && [[ "$1" != --* ]]; do ONLY+=("$1"); shift; done ;;
+    -h|--help) usage; exit 0 ;;
+    *) echo "unknown option: $1" >&2; usage >&2; exit 2 ;;
+  esac
+done
+case "$SCALE" in smoke|small|paper) ;; *) echo "error: unknown scale '$SCALE' (smoke, small or paper)" >&2; exit 2 ;; esac
+if ! [[ "$JOBS" =~ ^[1-9][0-9]*$ ]]; then echo "error: --jobs needs a positive integer, got '$JOBS'" >&2; exit 2; fi
+
+NOTEBOOKS=()
+for nb in notebooks/[0-9][0-9]_*.ipynb; do
+  num="$(basename "$nb" | cut -c1-2)"
+  if [ ${#ONLY[@]} -eq 0 ] || printf '%s\n' "${ONLY[@]}" | grep -qx "$num"; then NOTEBOOKS+=("$nb"); fi
+done
+for want in "${ONLY[@]}"; do
+  ls notebooks/"$want"_*.ipynb >/dev/null 2>&1 || { echo "error: no notebook numbered '$want' in notebooks/" >&2; exit 2; }
+done
+
+. .ci/env.sh
+mad_env || exit 1
+
+OUT="runs/$SCALE/notebooks"
+mkdir -p "$OUT" "figures/$SCALE"
+TIMINGS="runs/$SCALE/timings.tsv"
+CORES="$(python -c 'import os; print(len(os.sched_getaffinity(0)))')"
+export MAD_THREADS="${MAD_THREADS:-$(( CORES / JOBS > 0 ? CORES / JOBS : 1 ))}"
+export MAD_SCALE="$SCALE" MPLBACKEND=Agg MAD_ROOT="$ROOT"
+THIS_RUN="$(mktemp)"
+
+run_one() {
+  local nb="$1" name start status
+  name="$(basename "$nb" .ipynb)"
+  start=$(date +%s)
+  echo ">> $name (scale $SCALE, $MAD_THREADS threads)"
+  if python -m papermill "$nb" "$OUT/$name.ipynb" -p scale "$SCALE" --cwd notebooks --no-progress-bar \
+       --log-level WARNING >"$OUT/$name.log" 2>&1; then
+    status=ok
+  else
+    status=FAILED
+    echo "!! $name failed; see $OUT/$name.log and $OUT/$name.ipynb" >&2
+    tail -n 20 "$OUT/$name.log" >&2
+  fi
+  printf '%s\t%s\t%s\n' "$name" "$(( $(date +%s) - start ))" "$status" >>"$THIS_RUN"
+}
+
+T0=$(date +%s)
+for nb in "${NOTEBOOKS[@]}"; do
+  while [ "$(jobs -rp | wc -l)" -ge "$JOBS" ]; do wait -n; done
+  run_one "$nb" &
+done
+wait
+
+# keep the latest time of every notebook (of this and earlier runs) for the gallery
+python - "$TIMINGS" "$THIS_RUN" <<'PY'
+import sys, csv
+old, new = sys.argv[1], sys.argv[2]
+rows = {}
+for path in (old, new):
+    try:
+        for r in csv.reader(open(path), delimiter="\t"):
+            rows[r[0]] = r
+    except FileNotFoundError:
+        pass
+with open(old, "w") as f:
+    for k in sorted(rows):
+        f.write("\t".join(rows[k]) + "\n")
+PY
+
+COMMIT="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+if [ -n "$(git status --porcelain -- madutils notebooks 2>/dev/null)" ]; then COMMIT="$COMMIT+uncommitted"; fi
+python -m madutils.gallery --scale "$SCALE" --timings "$TIMINGS" --commit "$COMMIT" >/dev/null || exit 1
+
+echo
+echo "wall times (scale $SCALE):"
+sort "$THIS_RUN" | awk -F'\t' '{printf "  %-32s %7.1f min  %s\n", $1, $2/60, $3}'
+echo "  total                            $(awk -v s=$(( $(date +%s) - T0 )) 'BEGIN{printf "%7.1f", s/60}') min"
+echo "figures, gallery and claims: figures/$SCALE/"
+FAILED=$(grep -c FAILED "$THIS_RUN" || true)
+rm -f "$THIS_RUN"
+[ "$FAILED" -eq 0 ] || { echo "$FAILED notebook(s) failed" >&2; exit 1; }

@@ -1,0 +1,55 @@
+"""Families for engine tests. ``TagFamily`` makes samples that say where they come from: a row is
+(origin, id), origin 0 for real data and t for a sample of generation t's model; fitting keeps the training set."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from madutils.gaussian import GaussianFamily
+
+
+@dataclass(frozen=True)
+class TagSource:
+    name: str = "tags"
+
+    def draw(self, n, seed):
+        ids = np.random.default_rng(seed).choice(10**9, size=n, replace=False)
+        return np.stack([np.zeros(n, dtype=np.int64), ids], axis=1)
+
+
+@dataclass(frozen=True)
+class TagFamily:
+    name: str = "tags"
+
+    def fit(self, data, seed):
+        origins = data[:, 0]
+        return {"t": int(origins.max()) + 1 if len(origins) else 1, "train": data.copy()}
+
+    def sample(self, model, n, lam, seed):
+        ids = np.random.default_rng(seed).integers(0, 10**9, size=n)
+        return np.stack([np.full(n, model["t"], dtype=np.int64), ids], axis=1)
+
+
+def record_training_set(model, output, t):
+    """Evaluation hook: store the training set of G^t with the generation."""
+    return {"train": model["train"], "n_train": len(model["train"])}
+
+
+@dataclass(frozen=True)
+class SlowGaussianFamily(GaussianFamily):
+    """The Gaussian family with a pause in every fit, so that a test can kill a run in the middle of a generation."""
+
+    pause: float = 0.05
+
+    def fit(self, data, seed):
+        time.sleep(self.pause)
+        return super().fit(data, seed)
+
+
+def big_hook(model, output, t):
+    """Evaluation hook with a few MB of arrays, so that writing a generation takes a while."""
+    rng = np.random.default_rng(t)
+    return {"trace": float(np.trace(model.cov)), "mu0": float(model.mu[0]), "noise": rng.normal(size=(600, 500))}

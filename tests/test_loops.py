@@ -1,0 +1,165 @@
+import numpy as np
+import pytest
+from loop_helpers import TagFamily, TagSource, record_training_set
+
+from madutils import gaussian
+from madutils.loops import LoopConfig, LoopError, Part, run_loop
+from madutils.store import Store
+
+
+def run_tags(store=None, **kw):
+    cfg = LoopConfig(**kw)
+    run = run_loop(TagFamily(), cfg, TagSource(), store=store, evaluate=record_training_set, progress=False)
+    return [run.generation(t).array("train") for t in range(1, cfg.generations + 1)], run
+
+
+def origins(train):
+    values, counts = np.unique(train[:, 0], return_counts=True)
+    return dict(zip(values.tolist(), counts.tolist(), strict=True))
+
+
+def test_fully_synthetic_composition():
+    sets, _ = run_tags(generations=4, n_ini=50, n_s=30)
+    assert origins(sets[0]) == {0: 50}
+    for t in range(2, 5):
+        assert origins(sets[t - 1]) == {t - 1: 30}
+
+
+def test_fixed_real_set_is_identical_every_generation():
+    sets, _ = run_tags(generations=4, n_ini=50, n_s=30, real="fixed", n_r=40)
+    fixed = sets[0][:40]
+    for t in range(2, 5):
+        train = sets[t - 1]
+        assert origins(train) == {0: 40, t - 1: 30}
+        np.testing.assert_array_equal(train[train[:, 0] == 0], fixed)
+
+
+def test_fresh_real_set_is_new_every_generation():
+    sets, _ = run_tags(generations=5, n_ini=50, n_s=30, real="fresh", n_r=20)
+    seen = [set(sets[0][:, 1].tolist())]
+    for t in range(2, 6):
+        train = sets[t - 1]
+        assert origins(train) == {0: 20, t - 1: 30}
+        ids = set(train[train[:, 0] == 0][:, 1].tolist())
+        assert all(len(ids & s) == 0 for s in seen), "fresh real samples were reused"
+        seen.append(ids)
+
+
+def test_memory_k_draws_from_the_last_k_models():
+    k, n_s = 3, 300
+    sets, _ = run_tags(generations=7, n_ini=50, n_s=n_s, real="fresh", n_r=10, memory=k)
+    for t in range(2, 8):
+        synthetic = {o: c for o, c in origins(sets[t - 1]).items() if o != 0}
+        assert sum(synthetic.values()) == n_s
+        assert set(synthetic) == set(range(max(1, t - k), t))
+    # the counts are multinomial, not a fixed split
+    last = origins(sets[-1])
+    assert len({last[o] for o in last if o}) > 1
+
+
+def test_memory_k_counts_are_multinomial_with_uniform_weights():
+    cfg = LoopConfig(generations=10, n_ini=5, n_s=90, memory=3)
+    rng = np.random.default_rng(0)
+    counts = np.array([[p.count for p in cfg.composition(5, rng)] for _ in range(3000)])
+    assert counts.shape == (3000, 3)
+    assert np.all(counts.sum(1) == 90)
+    np.testing.assert_allclose(counts.mean(0), [30, 30, 30], atol=0.5)
+    np.testing.assert_allclose(counts.var(0), 90 * (1 / 3) * (2 / 3), rtol=0.1)
+
+
+def test_accumulating_pool_keeps_every_earlier_synthetic_sample():
+    sets, run = run_tags(generations=5, n_ini=40, n_s=25, real="fixed", n_r=40, accumulate=True)
+    for t in range(2, 6):
+        assert origins(sets[t - 1]) == {0: 40} | {j: 25 for j in range(1, t)}
+        # the pool holds exactly the stored outputs of the earlier generations
+        for j in range(1, t):
+            np.testing.assert_array_equal(sets[t - 1][sets[t - 1][:, 0] == j], run.output(j))
+
+
+def test_composition_parts():
+    cfg = LoopConfig(generations=3, n_ini=100, n_s=20, real="fresh", n_r=7)
+    assert cfg.composition(1) == [Part("real", 100, 1)]
+    assert cfg.composition(3) == [Part("fresh", 7, 3), Part("output", 20, 2)]
+
+
+def test_n_eval_draws_more_output_than_n_s():
+    sets, run = run_tags(generations=3, n_ini=50, n_s=0, real="fresh", n_r=50, n_eval=17)
+    assert len(run.output(2)) == 17
+    assert origins(sets[2]) == {0: 50}
+
+
+@pytest.mark.parametrize(
+    "kw, match",
+    [
+        (dict(real="fresh", n_r=0), "n_r = 0"),
+        (dict(real="none", n_r=5), "fully synthetic"),
+        (dict(real="fixed", n_r=500), "n_r"),
+        (dict(lam=1.2), "lam"),
+        (dict(lam=float("nan")), "lam"),
+        (dict(real="other"), "loop kind"),
+        (dict(n_s=-3), "n_s"),
+        (dict(memory=0), "memory"),
+        (dict(memory=2, accumulate=True), "accumulate"),
+        (dict(n_s=0), "n_s = 0"),
+    ],
+)
+def test_bad_loop_configs_are_rejected(kw, match):
+    with pytest.raises(ValueError, match=match):
+        LoopConfig(**(dict(generations=3, n_ini=100, n_s=10) | kw))
+
+
+def test_store_and_memory_give_the_same_results(tmp_path):
+    cfg = LoopConfig(generations=6, n_ini=30, n_s=20, real="fresh", n_r=10, lam=0.8, memory=2)
+    hook = lambda m, o, t: {"trace": float(np.trace(m.cov))}  # noqa: E731
+    src = gaussian.GaussianSource.standard(3)
+    a = run_loop(gaussian.GaussianFamily(), cfg, src, store=Store(tmp_path), evaluate=hook, progress=False)
+    b = run_loop(gaussian.GaussianFamily(), cfg, src, store=None, evaluate=hook, progress=False)
+    np.testing.assert_array_equal(a.metrics().value, b.metrics().value)
+
+
+def test_first_generation_is_shared_between_loops(tmp_path):
+    store = Store(tmp_path)
+    calls = []
+
+    class Counting(TagFamily):
+        def fit(self, data, seed):
+            calls.append(len(data))
+            return super().fit(data, seed)
+
+    for lam, real in [(1.0, "none"), (0.5, "none"), (0.8, "fixed")]:
+        cfg = LoopConfig(generations=2, n_ini=40, n_s=10, lam=lam, real=real, n_r=40 if real == "fixed" else 0)
+        run_loop(Counting(), cfg, TagSource(), store=store, progress=False)
+    assert calls.count(40) == 1, "generation 1 was trained more than once"
+    assert len(calls) == 4
+
+
+def test_a_failing_generation_says_where_to_resume(tmp_path):
+    class Failing(TagFamily):
+        def fit(self, data, seed):
+            if data[:, 0].max() >= 2:
+                raise FloatingPointError("loss is NaN")
+            return super().fit(data, seed)
+
+    store = Store(tmp_path)
+    cfg = LoopConfig(generations=5, n_ini=20, n_s=10)
+    with pytest.raises(LoopError, match="generation 3 .*NaN.*Generations 1..2"):
+        run_loop(Failing(), cfg, TagSource(), store=store, progress=False)
+    (run,) = store.runs("loop")
+    assert run.completed() == 2
+
+
+def test_engine_matches_batched_monte_carlo():
+    """The engine with the Gaussian family and gaussian.simulate implement the same loop."""
+    from scipy.stats import ks_2samp
+
+    d, gens = 3, 4
+    cfg = dict(generations=gens, n_ini=20, n_s=15, real="fresh", n_r=5, lam=0.8)
+    src = gaussian.GaussianSource.standard(d)
+    hook = lambda m, o, t: {"w2": float(gaussian.w2(m.mu, m.cov, np.zeros(d), np.eye(d)))}  # noqa: E731
+    engine = []
+    for seed in range(400):
+        run = run_loop(gaussian.GaussianFamily(), LoopConfig(seed=seed, **cfg), src, evaluate=hook, progress=False)
+        engine.append(run.metrics().query("metric == 'w2'").sort_values("generation").value.to_numpy())
+    mc = gaussian.simulate(d=d, trials=4000, **cfg)
+    for t in range(gens):
+        assert ks_2samp(np.array(engine)[:, t], mc.w2[:, t]).pvalue > 1e-3
