@@ -10,6 +10,8 @@ from __future__ import annotations
 from types import MappingProxyType
 from typing import Any
 
+import numpy as np
+
 SCALES = ("smoke", "small", "paper")
 
 
@@ -48,6 +50,58 @@ _SIZES: dict[str, dict[str, dict[str, Any]]] = {
             n_ss=(10, 100, 1000, 10000),
             picture_generations=1000,
             picture_n_s=25,
+        ),
+    },
+    # §5, App. G: the fresh data loop. Gaussian parts (C5–C8); the DDPM part of Fig. 10 is under "ddpm".
+    "04": {
+        "smoke": dict(
+            fig10=dict(d=10, n_r=100, n_s=900, n_inis=(200, 1000, 10000), lams=(1.0, 0.9), generations=12, trials=30),
+            calibration=dict(points=24, trials=300, n_max=10**5),
+            grid=dict(d=5, lams=(0.7, 0.9, 1.0), n_rs=(10, 100), ratios=(0.5, 4, 16), trials=12),
+            memory=dict(d=5, n_r=100, n_s=1000, ks=(1, 2, 4), trials=12),
+            size=dict(d=5, ps=(1.0, 0.5), lams=(1.0, 0.9), p_bias=0.5, ns=(100, 1000, 10000), trials=12),
+        ),
+        "small": dict(
+            fig10=dict(d=100, n_r=100, n_s=900, n_inis=(200, 1000, 10000), lams=(1.0, 0.9), generations=60, trials=100),
+            calibration=dict(points=48, trials=2000, n_max=10**6),
+            grid=dict(
+                d=20,
+                lams=(0.5, 0.7, 0.9, 1.0),
+                n_rs=(20, 50, 100, 200, 500, 1000, 2000),
+                ratios=(0.25, 0.5, 1, 2, 4, 8, 16, 32, 64),
+                trials=40,
+            ),
+            memory=dict(d=20, n_r=1000, n_s=10000, ks=(1, 2, 3, 4, 6, 8, 10), trials=100),
+            size=dict(
+                d=20,
+                ps=(1.0, 0.75, 0.5, 0.25),
+                lams=(1.0, 0.99, 0.95, 0.9),
+                p_bias=0.5,
+                ns=tuple(int(10**e) for e in np.arange(2, 8.01, 0.5)),
+                trials=40,
+            ),
+        ),
+        "paper": dict(
+            fig10=dict(
+                d=100, n_r=100, n_s=900, n_inis=(200, 1000, 10000), lams=(1.0, 0.9), generations=100, trials=500
+            ),
+            calibration=dict(points=64, trials=4000, n_max=10**7),
+            grid=dict(
+                d=100,
+                lams=(0.5, 0.7, 0.9, 1.0),
+                n_rs=(100, 200, 500, 1000, 2000, 5000, 10000, 20000, 50000),
+                ratios=(0.125, 0.25, 0.5, 1, 2, 4, 8, 16, 32, 64, 100),
+                trials=100,
+            ),
+            memory=dict(d=100, n_r=1000, n_s=10000, ks=(1, 2, 3, 4, 5, 6, 7, 8, 9, 10), trials=200),
+            size=dict(
+                d=100,
+                ps=(1.0, 0.75, 0.5, 0.25),
+                lams=(1.0, 0.99, 0.95, 0.9),
+                p_bias=0.5,
+                ns=tuple(int(10**e) for e in np.arange(2, 9.01, 0.5)),
+                trials=100,
+            ),
         ),
     },
 }

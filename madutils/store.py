@@ -82,7 +82,7 @@ class _AtomicFolder:
 
     def add_array(self, name: str, array: np.ndarray) -> None:
         buf = io.BytesIO()
-        np.save(buf, np.ascontiguousarray(array), allow_pickle=False)
+        np.save(buf, np.require(array, requirements="C"), allow_pickle=False)  # keeps 0-d arrays 0-d
         self.add_bytes(name + ".npy", buf.getvalue())
 
     def __exit__(self, exc_type, exc, tb) -> None:

@@ -81,6 +81,7 @@ def test_cached_arrays_are_computed_once(tmp_path):
 
     a = store.cached_arrays("mc", {"n": 3}, compute)
     b = store.cached_arrays("mc", {"n": 3}, compute)
+    assert store.cached_arrays("scalar", {}, lambda: {"x": np.array(2.5)})["x"].shape == ()
     np.testing.assert_array_equal(a["w2"], b["w2"])
     assert len(calls) == 1
     store.cached_arrays("mc", {"n": 4}, compute)
