@@ -46,41 +46,47 @@ def fit(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return mu, cov
 
 
-def sqrt_psd(cov: np.ndarray) -> np.ndarray:
-    """Symmetric square root of a positive semi-definite matrix (batched), tiny negative eigenvalues clipped."""
-    w, v = np.linalg.eigh(np.asarray(cov, dtype=np.float64))
-    return (v * np.sqrt(np.clip(w, 0.0, None))[..., None, :]) @ np.swapaxes(v, -1, -2)
-
-
 def sample(
     mu: np.ndarray, cov: np.ndarray, n: int, lam: float = 1.0, rng: np.random.Generator | int | None = None
 ) -> np.ndarray:
     """``n`` samples from N(mu, lam * cov), the biased sampling of §2.3 (λ = 1 is unbiased).
 
-    Works for singular covariances (a collapsed model): the square root comes from a symmetric eigendecomposition.
+    Works for singular covariances (a collapsed model): see :func:`psd_factor`.
     """
     lam = check_lam(lam)
     n = check_int(n, "n", 0)
     rng = np.random.default_rng(rng)
     mu = np.asarray(mu, dtype=np.float64)
-    root = sqrt_psd(cov)
+    low = psd_factor(cov)
     z = rng.standard_normal((n, mu.shape[-1]))
-    return mu + math.sqrt(lam) * z @ root.T
+    return mu + math.sqrt(lam) * z @ low.T
 
 
-def w2_squared(mu1, cov1, mu2, cov2, root2: np.ndarray | None = None) -> np.ndarray:
+def psd_factor(cov: np.ndarray) -> np.ndarray:
+    """A matrix L with L Lᵀ = cov (batched): the Cholesky factor, or, when Cholesky fails (singular covariances,
+    e.g. fits on fewer than d + 1 samples), the symmetric-eigendecomposition factor V diag(sqrt(max(w, 0)))."""
+    cov = np.asarray(cov, dtype=np.float64)
+    try:
+        return np.linalg.cholesky(cov)
+    except np.linalg.LinAlgError:
+        w, v = np.linalg.eigh(cov)
+        return v * np.sqrt(np.clip(w, 0, None))[..., None, :]
+
+
+def w2_squared(mu1, cov1, mu2, cov2, factor2: np.ndarray | None = None) -> np.ndarray:
     """Squared 2-Wasserstein distance between N(mu1, cov1) and N(mu2, cov2), batched over leading axes (FID is
     this quantity for Gaussian fits of features).
 
-    W2² = ‖μ1 − μ2‖² + tr Σ1 + tr Σ2 − 2 tr (Σ2^{1/2} Σ1 Σ2^{1/2})^{1/2}. The inner square root comes from a
-    symmetric eigendecomposition (negative round-off eigenvalues clipped), so the result is real and finite for
-    singular and zero covariances. ``root2`` is Σ2^{1/2} when already known (a reference set reused across
-    generations).
+    W2² = ‖μ1 − μ2‖² + tr Σ1 + tr Σ2 − 2 tr (Σ1 Σ2)^{1/2}. With any L such that L Lᵀ = Σ2, Σ1 Σ2 = Σ1 L Lᵀ has the
+    eigenvalues of the symmetric positive semi-definite Lᵀ Σ1 L, so tr (Σ1 Σ2)^{1/2} is the sum of the square
+    roots of its eigenvalues (negative round-off clipped): real and finite for singular and zero covariances, and
+    a Cholesky factor plus one symmetric eigenvalue problem is much cheaper than ``scipy.linalg.sqrtm``.
+    ``factor2`` is such an L when already known (a reference set reused across generations).
     """
     mu1, mu2 = np.asarray(mu1, dtype=np.float64), np.asarray(mu2, dtype=np.float64)
     cov1, cov2 = np.asarray(cov1, dtype=np.float64), np.asarray(cov2, dtype=np.float64)
-    root2 = sqrt_psd(cov2) if root2 is None else root2
-    middle = root2 @ cov1 @ root2
+    low = psd_factor(cov2) if factor2 is None else factor2
+    middle = np.swapaxes(low, -1, -2) @ cov1 @ low
     middle = (middle + np.swapaxes(middle, -1, -2)) / 2
     cross = np.sqrt(np.clip(np.linalg.eigvalsh(middle), 0.0, None)).sum(axis=-1)
     sq = (
@@ -185,16 +191,6 @@ def _merge(a: _Group, b: _Group) -> _Group:
     w = (a.n * b.n / safe)[:, None, None]
     scatter = a.scatter + b.scatter + w * delta[:, :, None] * delta[:, None, :]
     return _Group(n, mean, scatter)
-
-
-def _factor(cov: np.ndarray) -> np.ndarray:
-    """A matrix L with L Lᵀ = cov for each item of a batch: Cholesky, or a symmetric root when Cholesky fails
-    (singular covariances, e.g. fits on fewer than d + 1 samples)."""
-    try:
-        return np.linalg.cholesky(cov)
-    except np.linalg.LinAlgError:
-        w, v = np.linalg.eigh(cov)
-        return v * np.sqrt(np.clip(w, 0, None))[..., None, :]
 
 
 def _wishart_scatter(low: np.ndarray | None, nu: np.ndarray, rng: np.random.Generator, d: int) -> np.ndarray:
@@ -405,7 +401,7 @@ def _simulate_exact(d, generations, trials, n_ini, n_s, real, n_r, lam, memory, 
         mu = data.mean
         cov = data.scatter / (data.n - 1)[:, None, None]
         out[:, :, t - 1] = _summaries(mu, cov, models[-1][0] if models else zero_mu, var0)
-        models.append((mu, _factor(cov)))
+        models.append((mu, psd_factor(cov)))
         models = models[-memory:]
     return tuple(out)
 

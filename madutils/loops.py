@@ -234,9 +234,11 @@ class LoopRun:
     cfg: LoopConfig
 
     def metrics(self) -> pd.DataFrame:
+        """Tidy metrics of this run (one row per generation × metric) with its configuration as columns."""
         df = self.run.metrics()
         for k, v in flatten_config(self.run.config).items():
             df[k] = v if not isinstance(v, list) else str(v)
+        df["run"] = self.run.key
         return df
 
     def generation(self, t: int):

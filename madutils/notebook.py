@@ -66,8 +66,11 @@ class NotebookContext:
         return "\n".join(lines)
 
 
-def setup_notebook(notebook: str, scale: str, seed: int = 0, device: str = "auto") -> NotebookContext:
-    """Validate the scale, seed everything, apply the theme, choose the device and open the scale's store."""
+def setup_notebook(
+    notebook: str, scale: str, seed: int = 0, device: str = "auto", experiment: str | None = None
+) -> NotebookContext:
+    """Validate the scale, seed everything, apply the theme, choose the device and open the scale's store.
+    ``experiment`` names the entry of ``madutils.scales`` to read (default: the notebook's number)."""
     check_scale(scale)
     seed_everything(seed)
     plots.theme()
@@ -76,5 +79,5 @@ def setup_notebook(notebook: str, scale: str, seed: int = 0, device: str = "auto
     torch.set_num_threads(cpu_threads())
     os.environ.setdefault("MAD_SCALE", scale)
     return NotebookContext(
-        notebook, scale, seed, resolve_device(device), sizes(notebook, scale), Store(runs_dir(scale))
+        notebook, scale, seed, resolve_device(device), sizes(experiment or notebook, scale), Store(runs_dir(scale))
     )

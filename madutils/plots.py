@@ -156,3 +156,54 @@ def gaussian_ellipse(mu, cov, k: float = 2.0, n: int = 100) -> np.ndarray:
     a = np.linspace(0, 2 * np.pi, n)
     circle = np.stack([np.cos(a), np.sin(a)], axis=1)
     return np.asarray(mu, dtype=float)[None, :] + (circle * k * np.sqrt(np.clip(w, 0, None))) @ v.T
+
+
+DIGIT_COLORS = matplotlib.colormaps["tab10"]
+
+
+def tsne_panels(real_xy, real_labels, synthetic: dict, title: str = ""):
+    """The layout of Fig. 5 and 7: one panel per generation; real points (grey) and the generation's synthetic
+    points coloured by their digit, all in one joint t-SNE map. ``synthetic`` maps a panel title to (xy, labels)."""
+    n = len(synthetic) + 1
+    fig, axes = plt.subplots(1, n, figsize=(2.9 * n, 3.0), sharex=True, sharey=True, constrained_layout=True)
+    axes = np.atleast_1d(axes)
+    axes[0].scatter(real_xy[:, 0], real_xy[:, 1], c=[DIGIT_COLORS(int(d)) for d in real_labels], s=5)
+    axes[0].set_title("real")
+    for ax, (name, (xy, labels)) in zip(axes[1:], synthetic.items(), strict=True):
+        ax.scatter(real_xy[:, 0], real_xy[:, 1], color="0.85", s=4)
+        ax.scatter(xy[:, 0], xy[:, 1], c=[DIGIT_COLORS(int(d)) for d in labels], s=5)
+        ax.set_title(name)
+    for ax in axes:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    handles = [plt.Line2D([], [], marker="o", ls="", color=DIGIT_COLORS(d), label=str(d)) for d in range(10)]
+    axes[-1].legend(
+        handles=handles, title="digit", loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False, fontsize=8
+    )
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def generation_grids(grids: dict, ncol: int = 20, title: str = ""):
+    """The layout of Fig. 26 and 27 (and the StyleGAN grids): one row of samples per generation."""
+    rows = list(grids)
+    first = np.asarray(grids[rows[0]])
+    h, w = first.shape[-2:]
+    fig, axes = plt.subplots(
+        len(rows),
+        1,
+        figsize=(ncol * w / 28 * 0.55, len(rows) * h / 28 * 0.62 + 0.4),
+        constrained_layout=True,
+        squeeze=False,
+    )
+    for ax, name in zip(axes[:, 0], rows, strict=True):
+        imgs = np.asarray(grids[name])[:ncol]
+        grid = image_grid(imgs, nrow=1)
+        ax.imshow(grid, cmap="gray" if grid.ndim == 2 else None, vmin=0, vmax=255, interpolation="nearest")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_ylabel(str(name), rotation=0, ha="right", va="center")
+    if title:
+        fig.suptitle(title)
+    return fig

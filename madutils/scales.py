@@ -104,6 +104,66 @@ _SIZES: dict[str, dict[str, dict[str, Any]]] = {
             ),
         ),
     },
+    # The conditional DDPM on MNIST (§3.2–3.4, §4, §5; notebooks 02, 03 and the DDPM part of 04). One entry for
+    # the three notebooks, so that their loops share the same family and the same trained generation 1.
+    "ddpm": {
+        "smoke": dict(
+            family=dict(width=8, patch=4, T=500, steps=15, batch_size=32, lr=2e-3, ema=0.99, sample_steps=4),
+            n=200,
+            generations=3,
+            lams=(1.0, 0.8, 0.5),
+            lams_aug=(1.0, 0.5),
+            fresh_n=100,
+            fresh_inis=(50, 200),
+            tsne_points=60,
+            tsne_generations=(1, 3),
+            grid_generations=(1, 2, 3),
+        ),
+        "small": dict(
+            family=dict(width=32, patch=2, T=500, steps=600, batch_size=64, lr=2e-3, ema=0.99, sample_steps=20),
+            n=1000,
+            generations=5,
+            lams=(1.0, 0.8, 0.5),
+            lams_aug=(1.0, 0.5),
+            fresh_n=500,
+            fresh_inis=(100, 1000),
+            tsne_points=300,
+            tsne_generations=(1, 3, 5),
+            grid_generations=(1, 2, 3, 4, 5),
+        ),
+        "paper": dict(
+            family=dict(width=64, patch=1, T=500, steps=20000, batch_size=128, lr=2e-4, ema=0.9995, sample_steps=None),
+            n=60000,
+            generations=10,
+            lams=(1.0, 0.9, 0.8, 0.7, 0.5),
+            lams_aug=(1.0, 0.9, 0.8, 0.7, 0.5),
+            fresh_n=2000,
+            fresh_inis=(200, 2000, 60000),
+            tsne_points=2000,
+            tsne_generations=(1, 4, 7, 10),
+            grid_generations=(1, 2, 4, 6, 8, 10),
+        ),
+    },
+    # App. B: WGAN-GP on MNIST (C10), 25-mode GMM (C9), normalizing flow on Rosenbrock (C11).
+    "05": {
+        "smoke": dict(
+            wgan=dict(family=dict(width=16, steps=10, batch_size=32), n=300, generations=3),
+            gmm=dict(n=300, iterations=12, seeds=(0, 1), shown=(1, 6, 12), reference=500),
+            flow=dict(
+                family=dict(epochs=2, hidden=16, n_layers=4), n=500, generations=3, lams=(1.0, 0.8), reference=500
+            ),
+        ),
+        "small": dict(
+            wgan=dict(family=dict(width=128, steps=600), n=10000, generations=8),
+            gmm=dict(n=1000, iterations=1000, seeds=(0, 1), shown=(1, 100, 1000), reference=2000),
+            flow=dict(family=dict(), n=5000, generations=16, lams=(1.0, 0.8), reference=5000),
+        ),
+        "paper": dict(
+            wgan=dict(family=dict(width=256, steps=20000), n=60000, generations=100),
+            gmm=dict(n=1000, iterations=2000, seeds=(0, 1, 2), shown=(1, 200, 2000), reference=2000),
+            flow=dict(family=dict(), n=10000, generations=16, lams=(1.0, 0.8), reference=10000),
+        ),
+    },
 }
 
 

@@ -1,0 +1,244 @@
+"""Improved precision and recall (Kynkäänniemi et al. 2019), the paper's quality and diversity (§2.4, k = 5).
+
+Each point of a set gets a radius: the distance to its k-th nearest neighbour in its own set, itself excluded.
+A generated sample counts for **precision** when it lies within the radius of some real point; a real point
+counts for **recall** when it lies within the radius of some generated sample.
+
+Convention for ties: "within" means distance ``<=`` radius. Self-consuming loops produce exact duplicates (a
+collapsed generator repeats images), and then ``<`` and ``<=`` differ: with ``<`` a point whose k nearest
+neighbours are copies of itself (radius 0) covers nothing, not even its own copies. The ``prdc`` package uses
+``<``; on continuous features, where ties have probability zero, both give the same numbers.
+
+How it is computed. Distances come in square blocks of ``block`` × ``block`` from one float32 matrix product each
+(features centred on the reference mean, which keeps the round-off near 1e-7 of the squared norms); no full
+distance matrix is ever held, so memory is bounded by the features plus a few blocks, at any set size. A set's
+own distances are symmetric, so only the blocks on and above the diagonal are computed, and each updates the
+running nearest-neighbour candidates of both its rows and its columns. Every decision that float32 round-off could
+flip is recomputed exactly in float64 from the original features: the k-th neighbour is chosen among a few extra
+candidates by exact distances, and a distance within a relative band (``REL_TOL``, about 100 times the largest
+float32 error seen on 2048-d features) of a radius is compared exactly. So the result does not depend on the
+block size and agrees with a float64 computation.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from .fid import check_features, gaussian_stats
+
+DEFAULT_BLOCK = 2048
+MARGIN = 4  # extra nearest-neighbour candidates whose exact distances are checked
+REL_TOL = 1e-5  # band (relative to |a|² + |b|² of centred features) in which a float32 decision is re-checked
+_PAIR_BATCH = 2048  # exact re-checks per batch (bounded memory)
+
+
+@dataclass
+class _Set:
+    """A feature set prepared for distance blocks: the float32 rows on the device (no copy for float32 input), the
+    centre that blocks are shifted by, the squared norms of the centred rows, and the original rows for exact
+    float64 re-checks."""
+
+    x32: torch.Tensor
+    center: torch.Tensor
+    sq: torch.Tensor
+    orig: np.ndarray
+
+    @classmethod
+    def make(cls, x: np.ndarray, center: np.ndarray, device: torch.device) -> _Set:
+        x32 = torch.as_tensor(np.asarray(x, dtype=np.float32), device=device)
+        c = torch.as_tensor(center, dtype=torch.float32, device=device)
+        sq = torch.cat([((x32[b] - c).double() ** 2).sum(1).float() for b in _blocks(len(x32), DEFAULT_BLOCK)])
+        return cls(x32, c, sq, x)
+
+    def __len__(self) -> int:
+        return self.x32.shape[0]
+
+    def rows(self, i: slice) -> torch.Tensor:
+        """Centred float32 rows (centring keeps the round-off of |a|² + |b|² − 2 a·b small)."""
+        return self.x32[i] - self.center
+
+    def exact_sq(self, rows: np.ndarray, other: _Set, cols: np.ndarray) -> torch.Tensor:
+        """Exact squared distances of the pairs (rows[p], cols[p]) in float64, in bounded batches."""
+        out = np.empty(len(rows), dtype=np.float64)
+        for s in range(0, len(rows), _PAIR_BATCH):
+            a = np.asarray(self.orig[rows[s : s + _PAIR_BATCH]], dtype=np.float64)
+            b = np.asarray(other.orig[cols[s : s + _PAIR_BATCH]], dtype=np.float64)
+            out[s : s + _PAIR_BATCH] = ((a - b) ** 2).sum(axis=1)
+        return torch.from_numpy(out).to(self.x32.device)
+
+
+def _block_sq(a: _Set, i: slice, b: _Set, j: slice) -> torch.Tensor:
+    """Approximate squared distances between rows ``i`` of ``a`` and rows ``j`` of ``b`` (one float32 product)."""
+    d2 = torch.addmm(b.sq[j][None, :], a.rows(i), b.rows(j).T, alpha=-2.0)
+    return d2.add_(a.sq[i][:, None]).clamp_min_(0.0)
+
+
+def _blocks(n: int, size: int) -> list[slice]:
+    return [slice(s, min(n, s + size)) for s in range(0, n, size)]
+
+
+def _merge_candidates(best_v, best_i, rows: slice, d2: torch.Tensor, offset: int, m: int) -> None:
+    top = d2.topk(min(m, d2.shape[1]), dim=1, largest=False)
+    v = torch.cat([best_v[rows], top.values], dim=1)
+    idx = torch.cat([best_i[rows], top.indices + offset], dim=1)
+    keep = v.topk(m, dim=1, largest=False)
+    best_v[rows] = keep.values
+    best_i[rows] = idx.gather(1, keep.indices)
+
+
+def _radii_sq(s: _Set, k: int, block: int) -> torch.Tensor:
+    """Exact squared distance of every row to its k-th nearest neighbour in its own set, itself excluded."""
+    n = len(s)
+    if n < k + 1:
+        raise ValueError(f"a set of {n} samples has no {k}-th nearest neighbour besides itself; need >= {k + 1}")
+    m = min(n, k + 1 + MARGIN)
+    dev = s.x32.device
+    best_v = torch.full((n, m), float("inf"), device=dev)
+    best_i = torch.full((n, m), -1, dtype=torch.long, device=dev)
+    blocks = _blocks(n, block)
+    for bi, i in enumerate(blocks):
+        for j in blocks[bi:]:
+            d2 = _block_sq(s, i, s, j)
+            if i == j:
+                d2.fill_diagonal_(-1.0)  # itself always first, whatever the round-off
+            _merge_candidates(best_v, best_i, i, d2, j.start, m)
+            if i != j:
+                _merge_candidates(best_v, best_i, j, d2.T, i.start, m)
+    # Sort the candidates by their float32 distance (itself first). Where the candidates next to position k are
+    # farther apart than the round-off band, the float32 order is the exact order and one exact distance gives
+    # the radius; elsewhere all m candidates are compared exactly.
+    best_v, order = best_v.sort(dim=1)
+    best_i = best_i.gather(1, order)
+    band = REL_TOL * (3 * s.sq[:, None] + 2 * best_v.clamp_min(0.0))
+    gaps = best_v[:, 1:] - best_v[:, :-1]
+    clear = (gaps[:, k - 1] > 2 * band[:, k]) & ((gaps[:, k] > 2 * band[:, k]) if m > k + 1 else True)
+    radii = torch.empty(n, dtype=torch.float64, device=dev)
+    easy = torch.nonzero(clear).flatten()
+    radii[easy] = s.exact_sq(easy.cpu().numpy(), s, best_i[easy, k].cpu().numpy())
+    hard = torch.nonzero(~clear).flatten()
+    if len(hard):
+        rows = hard.repeat_interleave(m).cpu().numpy()
+        exact = s.exact_sq(rows, s, best_i[hard].flatten().cpu().numpy()).view(len(hard), m)
+        exact[best_i[hard] == hard[:, None]] = -1.0
+        radii[hard] = exact.sort(dim=1).values[:, k]  # index 0 is the point itself
+    if m < n:
+        # A point outside the candidates has float32 distance >= the m-th candidate's; its exact distance is at
+        # least that minus the band, so the k-th candidate is the true k-th neighbour when it lies below.
+        bound = best_v[:, -1].double() - band[:, -1].double()
+        for row in torch.nonzero(radii > bound).flatten().tolist():
+            full = s.exact_sq(np.full(n, row), s, np.arange(n))
+            full[row] = -1.0
+            radii[row] = full.sort().values[k]
+    return radii
+
+
+def _coverage(real: _Set, fake: _Set, r_real: torch.Tensor, r_fake: torch.Tensor, block: int):
+    """One pass over the real × fake distance blocks. Returns, per fake sample, whether it lies within the radius
+    of some real point (precision), and per real point, whether it lies within the radius of some fake sample
+    (recall)."""
+    prec = torch.zeros(len(fake), dtype=torch.bool, device=fake.x32.device)
+    rec = torch.zeros(len(real), dtype=torch.bool, device=real.x32.device)
+    rr32, rf32 = r_real.float(), r_fake.float()
+    for i in _blocks(len(real), block):
+        for j in _blocks(len(fake), block):
+            if bool(rec[i].all()) and bool(prec[j].all()):
+                continue
+            d2 = _block_sq(real, i, fake, j)
+            tol = REL_TOL * (real.sq[i][:, None] + fake.sq[j][None, :])
+            for radius, exact_r, axis in ((rf32[j][None, :], r_fake[j], 1), (rr32[i][:, None], r_real[i], 0)):
+                diff = d2 - radius
+                hit = (diff <= -tol).any(dim=axis)
+                unsure = diff.abs() <= tol
+                unsure &= ~hit.unsqueeze(axis)
+                ii, jj = torch.nonzero(unsure, as_tuple=True)
+                if len(ii):
+                    ex = real.exact_sq(ii.cpu().numpy() + i.start, fake, jj.cpu().numpy() + j.start)
+                    ok = ex <= (exact_r[jj] if axis == 1 else exact_r[ii])
+                    hit[(ii if axis == 1 else jj)[ok]] = True
+                if axis == 1:
+                    rec[i] |= hit
+                else:
+                    prec[j] |= hit
+    return prec, rec
+
+
+def _block_size(block: int | None) -> int:
+    if block is None:
+        return DEFAULT_BLOCK
+    if int(block) < 1:
+        raise ValueError(f"block (chunk size) must be >= 1, got {block}")
+    return int(block)
+
+
+def kth_neighbour_radii(features, k: int = 5, block: int | None = None, device: str = "cpu") -> np.ndarray:
+    """Distance of every row to its k-th nearest neighbour in the same set (itself excluded)."""
+    x = check_features(features, "features", min_rows=k + 1)
+    s = _Set.make(x, x.mean(axis=0, dtype=np.float64), torch.device(device))
+    return torch.sqrt(_radii_sq(s, k, _block_size(block))).cpu().numpy()
+
+
+def precision_recall(real, fake, k: int = 5, block: int | None = None, device: str = "cpu") -> tuple[float, float]:
+    """Improved precision and recall of ``fake`` against ``real`` feature sets (rows are samples), k = 5 as in
+    the paper. Returns ``(precision, recall)``."""
+    return ReferenceSet(real, k=k, block=block, device=device, with_fid=False).precision_recall(fake)
+
+
+@dataclass
+class ReferenceSet:
+    """A held-out real feature set prepared once and reused for every generation: its Gaussian statistics and
+    a factor of Σ (for FID) and its k-NN radii (for precision and recall)."""
+
+    features: np.ndarray
+    k: int = 5
+    block: int | None = None
+    device: str = "cpu"
+    with_fid: bool = True
+    digest: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        from ..gaussian import psd_factor
+
+        if self.k < 1:
+            raise ValueError(f"k must be >= 1, got {self.k}")
+        self.features = check_features(self.features, "real", min_rows=self.k + 1)
+        self._block = _block_size(self.block)
+        self._center = self.features.mean(axis=0, dtype=np.float64)  # no float64 copy of a large set
+        if self.with_fid:
+            self.mu, self.sigma = gaussian_stats(self.features)
+            self._factor = psd_factor(self.sigma)
+        self._set = _Set.make(self.features, self._center, torch.device(self.device))
+        self._radii = _radii_sq(self._set, self.k, self._block)
+        h = hashlib.sha256(memoryview(np.ascontiguousarray(self.features, dtype=np.float32)).cast("B"))
+        self.digest = h.hexdigest()[:16]
+
+    def key(self) -> dict:
+        return {"reference": self.digest, "n": int(self.features.shape[0]), "k": self.k}
+
+    @property
+    def radii(self) -> np.ndarray:
+        return torch.sqrt(self._radii).cpu().numpy()
+
+    def fid(self, fake) -> float:
+        from ..gaussian import w2_squared
+
+        if not self.with_fid:
+            raise ValueError("this ReferenceSet was made with with_fid=False")
+        f = check_features(fake, "fake", dim=self.features.shape[1])
+        mu, sigma = gaussian_stats(f)
+        return float(w2_squared(mu, sigma, self.mu, self.sigma, factor2=self._factor))
+
+    def precision_recall(self, fake) -> tuple[float, float]:
+        f = check_features(fake, "fake", dim=self.features.shape[1], min_rows=self.k + 1)
+        fs = _Set.make(f, self._center, self._set.x32.device)
+        r_fake = _radii_sq(fs, self.k, self._block)
+        prec, rec = _coverage(self._set, fs, self._radii, r_fake, self._block)
+        return float(prec.double().mean()), float(rec.double().mean())
+
+    def evaluate(self, fake) -> dict[str, float]:
+        """FID, precision and recall of a fake feature set against this reference."""
+        p, r = self.precision_recall(fake)
+        return {"fid": self.fid(fake), "precision": p, "recall": r}

@@ -1,0 +1,274 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+from prdc import compute_prdc
+from pytorch_fid.fid_score import calculate_frechet_distance
+from scipy.spatial.distance import cdist
+
+from madutils.metrics import (
+    ImageMetrics,
+    InceptionFeatures,
+    InceptionWeightsError,
+    LeNetFeatures,
+    ReferenceSet,
+    fid,
+    frechet_distance,
+    gaussian_stats,
+    kth_neighbour_radii,
+    precision_recall,
+    tsne,
+)
+
+
+def _stats(n, d, seed, shift=0.0):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, d)) @ (np.eye(d) + 0.3 * rng.normal(size=(d, d)) / np.sqrt(d)) + shift
+    return gaussian_stats(x)
+
+
+@pytest.mark.parametrize("d, n", [(2, 500), (84, 2000), (2048, 4000), (300, 100)])
+def test_frechet_distance_matches_pytorch_fid(d, n):
+    m1, s1 = _stats(n, d, 1)
+    m2, s2 = _stats(n, d, 2, shift=0.1)
+    ours = frechet_distance(m1, s1, m2, s2)
+    ref = calculate_frechet_distance(m1, s1, m2, s2)
+    assert ours == pytest.approx(ref, rel=1e-6)
+
+
+def test_frechet_distance_equal_covariances_is_mean_distance():
+    m1, s1 = _stats(1000, 50, 3)
+    m2 = m1 + np.linspace(-1, 1, 50)
+    assert frechet_distance(m1, s1, m2, s1) == pytest.approx(np.sum((m1 - m2) ** 2), rel=1e-9, abs=1e-9 * np.trace(s1))
+
+
+@pytest.mark.parametrize("rank", [0, 1, 10])
+def test_frechet_distance_is_finite_for_singular_covariances(rank):
+    d = 64
+    rng = np.random.default_rng(rank)
+    a = rng.normal(size=(d, rank))
+    s1 = a @ a.T
+    m2, s2 = _stats(30, d, 4)  # fewer samples than dimensions: singular too
+    value = frechet_distance(np.zeros(d), s1, m2, s2)
+    assert np.isfinite(value) and isinstance(value, float) and value >= 0
+    assert np.isfinite(frechet_distance(m2, s2, np.zeros(d), s1))
+
+
+def test_fid_rejects_bad_features():
+    rng = np.random.default_rng(0)
+    with pytest.raises(ValueError, match="features_b has 3 features"):
+        fid(rng.normal(size=(10, 4)), rng.normal(size=(10, 3)))
+    bad = rng.normal(size=(10, 4))
+    bad[2, 1] = np.nan
+    with pytest.raises(ValueError, match="features_a contains NaN"):
+        fid(bad, rng.normal(size=(10, 4)))
+    with pytest.raises(ValueError, match="shapes do not match"):
+        frechet_distance(np.zeros(3), np.eye(3), np.zeros(4), np.eye(4))
+
+
+@pytest.mark.parametrize("n_real, n_fake, d", [(300, 200, 8), (600, 700, 64), (1000, 1000, 256)])
+def test_precision_recall_matches_prdc(n_real, n_fake, d):
+    rng = np.random.default_rng(d)
+    real = rng.normal(size=(n_real, d))
+    fake = rng.normal(size=(n_fake, d)) * 1.15 + 0.05
+    ref = compute_prdc(real, fake, nearest_k=5)
+    p, r = precision_recall(real, fake, k=5)
+    assert p == ref["precision"] and r == ref["recall"]
+
+
+def test_precision_recall_is_identical_for_every_block_size():
+    rng = np.random.default_rng(7)
+    real = rng.normal(size=(700, 32)).astype(np.float32)
+    fake = (rng.normal(size=(650, 32)) * 0.9).astype(np.float32)
+    results = {precision_recall(real, fake, block=b) for b in (16, 100, 256, 5000)}
+    assert len(results) == 1
+
+
+def test_radii_match_brute_force_with_duplicates():
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(200, 6))
+    x = np.concatenate([x, x[:30], x[:30]])  # exact duplicates, as a collapsed generator makes
+    d = cdist(x, x)
+    np.fill_diagonal(d, -1)
+    np.testing.assert_allclose(kth_neighbour_radii(x, 5, block=17), np.sort(d, axis=1)[:, 5], atol=1e-12)
+
+
+def test_a_set_against_itself_and_the_tie_convention():
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(300, 10))
+    assert precision_recall(x, x) == (1.0, 1.0)
+    # groups of k + 1 = 6 identical points: every radius is 0. With "<=" each point covers its own copies; with
+    # the strict "<" of the prdc package, computed on exact distances, nothing is covered.
+    dup = np.repeat(rng.normal(size=(40, 10)), 6, axis=0)
+    assert precision_recall(dup, dup, k=5) == (1.0, 1.0)
+    d = cdist(dup, dup)
+    radii = np.sort(d, axis=1)[:, 5]
+    assert radii.max() == 0.0 and (d < radii[:, None]).any(axis=0).mean() == 0.0
+
+
+def test_a_collapsed_generator_has_high_precision_and_low_recall():
+    rng = np.random.default_rng(2)
+    real = rng.normal(size=(1000, 16))
+    fake = real[:20][rng.integers(0, 20, size=1000)] + 0.01 * rng.normal(size=(1000, 16))
+    p, r = precision_recall(real, fake)
+    assert p > 0.95 and r < 0.1
+
+
+def test_reference_set_reuses_its_statistics():
+    rng = np.random.default_rng(5)
+    real, fake = rng.normal(size=(500, 20)), rng.normal(size=(400, 20)) + 0.2
+    ref = ReferenceSet(real)
+    out = ref.evaluate(fake)
+    assert out["fid"] == pytest.approx(fid(fake, real), rel=1e-9)
+    assert (out["precision"], out["recall"]) == precision_recall(real, fake)
+    assert ref.key() == ReferenceSet(real).key() != ReferenceSet(fake).key()
+
+
+@pytest.mark.parametrize(
+    "bad, match",
+    [
+        (dict(fake=np.zeros((4, 20))), "at least 6"),
+        (dict(fake=np.zeros((50, 21))), "21 features"),
+        (dict(fake=np.full((50, 20), np.inf)), "infinite"),
+        (dict(real=np.zeros((50, 20, 1))), "2-D"),
+    ],
+)
+def test_precision_recall_rejects_bad_input(bad, match):
+    rng = np.random.default_rng(0)
+    args = dict(real=rng.normal(size=(50, 20)), fake=rng.normal(size=(50, 20))) | bad
+    with pytest.raises(ValueError, match=match):
+        precision_recall(args["real"], args["fake"])
+
+
+@pytest.fixture(scope="module")
+def lenet():
+    return LeNetFeatures(progress=False)
+
+
+def test_lenet_accuracy_and_features(lenet):
+    from madutils.data import load_mnist
+
+    x, y = load_mnist("test")
+    assert lenet.accuracy >= 0.99
+    assert (lenet.classify(x[:2000]) == y[:2000]).mean() >= 0.98
+    f = lenet(x[:100])
+    assert f.shape == (100, 84) and f.dtype == np.float32
+    # 32×32 zero-padded images give the same features (centre crop), floats in [0, 1] the same as uint8
+    padded = np.pad(x[:10], ((0, 0), (2, 2), (2, 2)))
+    np.testing.assert_allclose(lenet(padded), f[:10], rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(lenet(x[:10].astype(np.float32) / 255), f[:10], rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "images, match",
+    [
+        (np.zeros((3, 2, 28, 28), np.uint8), "shape"),
+        (np.full((3, 28, 28), 2.0, np.float32), r"\[0, 1\]"),
+        (np.zeros((3, 28, 28), np.int32), "uint8"),
+        (np.zeros((3, 20, 20), np.uint8), "28×28"),
+    ],
+)
+def test_lenet_rejects_bad_images(lenet, images, match):
+    with pytest.raises(ValueError, match=match):
+        lenet(images)
+
+
+def test_lenet_cache_is_checked(tmp_path, lenet):
+    path = tmp_path / "lenet.pt"
+    path.write_bytes(lenet.path.read_bytes())
+    meta = json.loads(lenet.path.with_suffix(".json").read_text())
+    path.with_suffix(".json").write_text(json.dumps(meta))
+    assert LeNetFeatures(path=path).accuracy == lenet.accuracy
+    blob = bytearray(path.read_bytes())
+    blob[-10] ^= 0xFF
+    path.write_bytes(bytes(blob))
+    with pytest.raises(RuntimeError, match="checksum"):
+        LeNetFeatures(path=path)
+
+
+def test_inception_architecture_random_init_and_local_weights(tmp_path):
+    net = InceptionFeatures.random_init(seed=0)
+    rng = np.random.default_rng(0)
+    images = (rng.random((3, 3, 75, 75)) * 255).astype(np.uint8)
+    f = net(images)
+    assert f.shape == (3, 2048) and np.all(np.isfinite(f))
+    assert net(images[:, :1]).shape == (3, 2048)  # grey images are repeated to three channels
+    # a weights file in pytorch-fid's format (torchvision Inception3 keys) with the same random weights
+    from unittest import mock
+
+    import pytorch_fid.inception as fid_inception
+
+    torch.manual_seed(0)
+    with (
+        mock.patch.object(fid_inception, "load_state_dict_from_url", lambda *a, **k: {}),
+        mock.patch.object(torch.nn.Module, "load_state_dict", lambda *a, **k: None),
+    ):
+        inner = fid_inception.fid_inception_v3()
+    weights = tmp_path / "pt_inception.pth"
+    torch.save(inner.state_dict(), weights)
+    again = InceptionFeatures(weights=weights)
+    np.testing.assert_allclose(again(images), f, rtol=1e-5, atol=1e-12)
+
+
+def test_missing_inception_weights_say_where_to_put_them(monkeypatch, tmp_path):
+    monkeypatch.setenv("MAD_OFFLINE", "1")
+    monkeypatch.setenv("MAD_DATA", str(tmp_path))
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.delenv("MAD_INCEPTION_WEIGHTS", raising=False)
+    with pytest.raises(InceptionWeightsError, match=r"pt_inception-2015-12-05-6726825d\.pth.*MAD_INCEPTION_WEIGHTS"):
+        InceptionFeatures()
+    with pytest.raises(InceptionWeightsError, match="does not exist"):
+        InceptionFeatures(weights=tmp_path / "nope.pth")
+
+
+def test_tsne_is_seeded_and_keeps_the_sets_apart():
+    rng = np.random.default_rng(0)
+    sets = {"real": rng.normal(size=(60, 10)), "fake": rng.normal(size=(40, 10)) + 5}
+    a, b = tsne(sets, seed=1), tsne(sets, seed=1)
+    assert a["real"].shape == (60, 2) and a["fake"].shape == (40, 2)
+    np.testing.assert_array_equal(a["fake"], b["fake"])
+    gap = np.linalg.norm(a["real"].mean(0) - a["fake"].mean(0))
+    assert gap > 3 * a["real"].std(0).mean()
+    with pytest.raises(ValueError, match="common width"):
+        tsne({"a": np.zeros((10, 3)), "b": np.zeros((10, 4))})
+
+
+def test_image_metrics_hook_in_the_engine(lenet, tmp_path):
+    from dataclasses import dataclass
+
+    from madutils.data import MnistSource, load_mnist
+    from madutils.loops import LoopConfig, run_loop
+    from madutils.store import Store
+
+    @dataclass(frozen=True)
+    class Resampler:
+        """A 'model' that memorises its training set and resamples it (with replacement)."""
+
+        name: str = "resampler"
+
+        def fit(self, data, seed):
+            return data
+
+        def sample(self, model, n, lam, seed):
+            idx = np.random.default_rng(seed).integers(0, len(model[0]), size=n)
+            return model[0][idx], model[1][idx]
+
+    xt, _ = load_mnist("test")
+    hook = ImageMetrics(lenet, ReferenceSet(lenet(xt[:2000])), keep_features=50, keep_images=16)
+    run = run_loop(
+        Resampler(),
+        LoopConfig(generations=4, n_ini=500, n_s=500),
+        MnistSource(),
+        store=Store(tmp_path),
+        evaluate=hook,
+        progress=False,
+    )
+    m = run.metrics().pivot_table(index="generation", columns="metric", values="value")
+    assert list(m.columns) == ["fid", "label_accuracy", "precision", "recall"]
+    assert m.label_accuracy.iloc[0] > 0.95  # real digits, resampled: LeNet reads them right
+    # resampling with replacement loses distinct images each generation: recall falls
+    assert m.recall.iloc[-1] < m.recall.iloc[0]
+    g = run.generation(2)
+    assert g.array("features").shape == (50, 84) and g.array("grid").shape == (16, 1, 28, 28)
+    assert g.array("labels").shape == (50,)
