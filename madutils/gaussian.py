@@ -250,7 +250,11 @@ def _summaries(mu: np.ndarray, cov: np.ndarray, prev_mu: np.ndarray, var0: np.nd
     return np.sqrt(np.clip(sq, 0, None)), trace, mean_dist, step_sq
 
 
-EXACT_CHUNK = 32  # trials per independently seeded chunk of the exact Monte Carlo
+def exact_chunk(d: int) -> int:
+    """Trials per independently seeded chunk of the exact Monte Carlo: 32 for d ≥ 16, more for small d, where
+    per-call overhead, not arithmetic, is the cost (a function of d only, so the numbers do not depend on the
+    machine)."""
+    return 32 * max(1, (16 // d) ** 2)
 
 
 @functools.lru_cache(maxsize=1)
@@ -335,7 +339,8 @@ def simulate(
         # Many small (d × d) matrices: one BLAS thread per matrix, and the trials split into fixed chunks that run
         # on the available cores (numpy releases the GIL); each chunk has its own seed, so the numbers depend on
         # the seed and the number of trials only, not on the number of cores.
-        sizes = [min(EXACT_CHUNK, trials - s) for s in range(0, trials, EXACT_CHUNK)]
+        chunk = exact_chunk(d)
+        sizes = [min(chunk, trials - s) for s in range(0, trials, chunk)]
         seeds = np.random.SeedSequence(seed).spawn(len(sizes))
 
         def chunk(i):

@@ -30,19 +30,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .utils import canonical, config_key
+from .utils import canonical, config_key, sha256_file
 
 
 class StoreError(RuntimeError):
     """A stored result that cannot be used as it is: the message names the path and says what to do."""
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 22), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _fsync_dir(path: Path) -> None:
@@ -114,7 +106,7 @@ def _read_folder(folder: Path, verify: bool = True) -> dict[str, Path]:
         path = folder / name
         if not path.is_file() or path.stat().st_size != meta["bytes"]:
             raise StoreError(f"stored file {path} is missing or has the wrong size: the result is corrupted. {hint}")
-        if verify and _sha256(path) != meta["sha256"]:
+        if verify and sha256_file(path) != meta["sha256"]:
             raise StoreError(f"stored file {path} does not match its checksum: the result is corrupted. {hint}")
         paths[name] = path
     return paths

@@ -13,6 +13,15 @@ from typing import Any
 import numpy as np
 
 
+def sha256_file(path) -> str:
+    """Hex sha256 of a file, read in 4 MB blocks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 22), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
 def derive_seed(seed: int, *parts: Any) -> int:
     """A 63-bit seed from a base seed and a path of names, e.g. ``derive_seed(0, t, "fit")``.
 

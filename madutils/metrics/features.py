@@ -12,7 +12,6 @@ Both take images as uint8 arrays in [0, 255] or floats in [0, 1], run on CPU or 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import time
@@ -26,7 +25,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..paths import data_dir
-from ..utils import resolve_device
+from ..utils import resolve_device, sha256_file
 
 LENET_FILE = "lenet5_mnist_seed{seed}.pt"
 MNIST_MEAN, MNIST_STD = 0.1307, 0.3081
@@ -128,10 +127,6 @@ def train_lenet(seed: int = 0, epochs: int = 6, batch_size: int = 128, device: s
     return model, float((pred.numpy() == yt).mean())
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 class LeNetFeatures:
     """84-d LeNet-5 features of MNIST images (the feature space of every MNIST FID, precision and recall here).
 
@@ -162,14 +157,19 @@ class LeNetFeatures:
                 raise RuntimeError(f"LeNet-5 reached {acc:.2%} test accuracy, below the required {min_accuracy:.0%}")
             tmp = self.path.with_name(self.path.name + f".tmp-{os.getpid()}")
             torch.save(model.state_dict(), tmp)
-            meta = {"sha256": _sha256(tmp), "test_accuracy": acc, "seed": seed, "train_seconds": time.time() - start}
+            meta = {
+                "sha256": sha256_file(tmp),
+                "test_accuracy": acc,
+                "seed": seed,
+                "train_seconds": time.time() - start,
+            }
             os.replace(tmp, self.path)
             meta_path.write_text(json.dumps(meta, indent=1) + "\n")
         try:
             meta = json.loads(meta_path.read_text())
         except (OSError, ValueError):
             raise RuntimeError(f"{meta_path} is missing or unreadable; delete {self.path} to retrain LeNet-5") from None
-        if _sha256(self.path) != meta["sha256"]:
+        if sha256_file(self.path) != meta["sha256"]:
             raise RuntimeError(
                 f"cached LeNet-5 weights {self.path} do not match their checksum in {meta_path}: the file is "
                 f"corrupted. Delete both files to retrain (about a minute)."

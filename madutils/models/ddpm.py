@@ -282,7 +282,7 @@ class DDPMFamily:
     def timesteps(self) -> list[int]:
         """The timesteps visited when sampling (0-based, decreasing)."""
         k = self.sample_steps or self.T
-        return sorted({int(round(v)) for v in np.linspace(0, self.T - 1, k)}, reverse=True)
+        return sorted({int(round(v)) for v in np.linspace(self.T - 1, 0, k)}, reverse=True)
 
     @torch.no_grad()
     def _sample_batch(self, net, y, w: float, gen, device, size) -> np.ndarray:
