@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from .store import Generation, Run, Store, flatten_config
-from .utils import canonical, check_int, check_lam, derive_seed
+from .utils import canonical, check_int, check_lam, config_key, derive_seed
 
 LOOP_KINDS = ("none", "fixed", "fresh")
 
@@ -181,6 +181,11 @@ def identity(obj: Any) -> Any:
     if is_dataclass(obj):
         return canonical(obj)
     return f"{type(obj).__module__}.{getattr(obj, '__qualname__', type(obj).__qualname__)}"
+
+
+def family_key(family: Any) -> str:
+    """The value of the ``family_key`` column of :meth:`madutils.store.Store.table` for the runs of ``family``."""
+    return config_key(identity(family))
 
 
 # -- in-memory run (no store) ---------------------------------------------------------------------------------------

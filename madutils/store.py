@@ -303,7 +303,9 @@ class Store:
 
     def table(self, experiment: str, columns: tuple[str, ...] | None = None) -> pd.DataFrame:
         """The tidy table of an experiment: one row per run × generation × metric, with the run's configuration
-        flattened into columns (``loop.lam`` → ``lam``, other parts keep a ``part.`` prefix)."""
+        flattened into columns (``loop.lam`` → ``lam``, other parts keep a ``part.`` prefix) and, in column
+        ``family_key``, the hash of the run's whole model family (compare with ``config_key(identity(family))`` to
+        keep only the runs of one family)."""
         frames = []
         for run in self.runs(experiment):
             df = run.metrics()
@@ -312,6 +314,7 @@ class Store:
             for k, v in flatten_config(run.config).items():
                 if columns is None or k in columns:
                     df[k] = v if not isinstance(v, list) else str(v)
+            df["family_key"] = config_key(run.config.get("family"))
             df["run"] = run.key
             frames.append(df)
         if not frames:

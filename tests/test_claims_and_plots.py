@@ -89,3 +89,99 @@ def test_image_grid_tiles():
     assert grid.shape == (4, 6)
     np.testing.assert_array_equal(grid[:2, :2], imgs[0, 0])
     np.testing.assert_array_equal(grid[2:, 4:], imgs[5, 0])
+
+
+def _table(curves):
+    """A tidy table like the store's from {(lam, real, n_ini): {metric: [values per generation]}}."""
+    rows = []
+    for (lam, real, n_ini), metrics in curves.items():
+        for metric, values in metrics.items():
+            for t, v in enumerate(values, start=1):
+                rows.append(
+                    dict(
+                        lam=lam,
+                        real=real,
+                        n_ini=n_ini,
+                        metric=metric,
+                        generation=t,
+                        value=v,
+                        run=f"{lam}-{real}-{n_ini}",
+                    )
+                )
+    return pd.DataFrame(rows)
+
+
+MAD = {  # the paper's picture: FID up, precision down at λ = 1, recall down faster with bias
+    (1.0, "none", 100): dict(
+        fid=[10, 20, 31, 40, 52], precision=[0.8, 0.7, 0.62, 0.5, 0.41], recall=[0.7, 0.6, 0.5, 0.42, 0.3]
+    ),
+    (0.5, "none", 100): dict(
+        fid=[12, 25, 40, 52, 66], precision=[0.85, 0.86, 0.88, 0.9, 0.91], recall=[0.6, 0.4, 0.25, 0.15, 0.05]
+    ),
+    (1.0, "fixed", 100): dict(
+        fid=[10, 13, 17, 20, 24], precision=[0.8, 0.78, 0.75, 0.72, 0.7], recall=[0.7, 0.66, 0.62, 0.6, 0.55]
+    ),
+    (0.5, "fixed", 100): dict(
+        fid=[12, 16, 21, 25, 30], precision=[0.85, 0.86, 0.87, 0.88, 0.89], recall=[0.6, 0.5, 0.45, 0.4, 0.35]
+    ),
+}
+
+
+def test_image_claims_on_tables_that_show_them_and_that_do_not():
+    df = _table(MAD)
+    assert [r.verdict for r in claims.c2_fully_synthetic_unbiased(df)] == ["reproduced"] * 3
+    assert [r.verdict for r in claims.c3_fully_synthetic_biased(df)] == ["reproduced"] * 3
+    assert [r.verdict for r in claims.c4_augmentation(df)] == ["reproduced"] * 4
+    flat = {k: {m: [v[0]] * len(v) for m, v in ms.items()} for k, ms in MAD.items()}
+    flat = _table(flat).assign(value=lambda d: d.value + np.random.default_rng(0).normal(0, 1e-3, len(d)))
+    assert all(r.verdict == "not_reproduced" for r in claims.c2_fully_synthetic_unbiased(flat))
+    assert claims.c4_augmentation(flat)[0].verdict == "not_reproduced"
+
+
+def test_fresh_image_claim():
+    fresh = {
+        (1.0, "fresh", 100): dict(fid=[90, 40, 31, 30, 29, 31]),
+        (1.0, "fresh", 5000): dict(fid=[20, 28, 30, 31, 30, 30]),
+    }
+    assert claims.c5_fresh_images(_table(fresh))[0].verdict == "reproduced"
+    apart = {
+        (1.0, "fresh", 100): dict(fid=[90, 80, 81, 79, 80, 81]),
+        (1.0, "fresh", 5000): dict(fid=[20, 28, 30, 31, 30, 30]),
+    }
+    assert claims.c5_fresh_images(_table(apart))[0].verdict == "not_reproduced"
+    assert claims.c5_fresh_images(_table({(1.0, "fresh", 100): dict(fid=[1, 2, 3])}))[0].verdict == "not_run"
+
+
+def test_trend_confidence_interval():
+    s, lo, hi = claims.trend([1, 2, 3, 4, 5], [1.0, 2.1, 2.9, 4.2, 5.0])
+    assert lo < s < hi and lo > 0
+    assert np.isnan(claims.trend([1, 2], [1.0, 2.0])[0])
+
+
+def test_gmm_and_flow_claims():
+    rng = np.random.default_rng(0)
+    rows = []
+    for seed in (0, 1):
+        modes = np.maximum(3, 25 - np.arange(50) // 2)
+        for t, m in enumerate(modes, start=1):
+            for metric, v in (
+                ("modes_covered", m),
+                ("recall", m / 25 + rng.normal(0, 0.01)),
+                ("total_variance", 16 + rng.normal(0, 1)),
+                ("modal_variance", m * 1e-4),
+            ):
+                rows.append(dict(run=f"s{seed}", seed=seed, generation=t, metric=metric, value=float(v)))
+    gmm = pd.DataFrame(rows)
+    assert [r.verdict for r in claims.c9_gmm_modes(gmm)] == ["reproduced", "reproduced"]
+    swapped = gmm.assign(metric=gmm.metric.replace({"recall": "total_variance", "total_variance": "recall"}))
+    assert claims.c9_gmm_modes(swapped)[1].verdict == "not_reproduced"
+
+    flow = _table(
+        {
+            (1.0, "none", 10): dict(tail_mass=[0.045, 0.04, 0.036, 0.03, 0.027, 0.022]),
+            (0.8, "none", 10): dict(tail_mass=[0.02, 0.01, 0.006, 0.003, 0.001, 0.0]),
+        }
+    )
+    assert [r.verdict for r in claims.c11_flow_tails(flow)] == ["reproduced"] * 3
+    flat = flow.assign(value=0.045 + np.random.default_rng(1).normal(0, 1e-3, len(flow)))
+    assert claims.c11_flow_tails(flat)[0].verdict == "not_reproduced"
