@@ -16,6 +16,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
+from matplotlib.ticker import MaxNLocator
 
 from .paths import figures_dir, runs_dir
 from .scales import check_scale
@@ -96,6 +97,7 @@ def metric_panels(
         )
         ax.set_ylabel(METRIC_LABELS.get(metric, metric))
         ax.set_xlabel("generation t")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # generations are whole numbers
         if metric in ("precision", "recall"):
             ax.set_ylim(-0.02, 1.02)
     if label:

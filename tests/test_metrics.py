@@ -272,3 +272,20 @@ def test_image_metrics_hook_in_the_engine(lenet, tmp_path):
     g = run.generation(2)
     assert g.array("features").shape == (50, 84) and g.array("grid").shape == (16, 1, 28, 28)
     assert g.array("labels").shape == (50,)
+
+
+def test_covering_radii_agree_with_precision_and_name_the_balls():
+    rng = np.random.default_rng(3)
+    real = rng.normal(size=(400, 8)).astype(np.float32)
+    fake = (rng.normal(size=(300, 8)) * 1.5).astype(np.float32)
+    ref = ReferenceSet(real, k=5)
+    cover = ref.covering_radii(fake, block=64)
+    precision, _ = ref.precision_recall(fake)
+    assert cover.shape == (300,)
+    assert np.isfinite(cover).mean() == pytest.approx(precision, abs=1e-12)
+    radii = ref.radii
+    dist = np.sqrt(((fake[:, None, :].astype(np.float64) - real[None]) ** 2).sum(-1))
+    i = int(np.flatnonzero(np.isfinite(cover))[0])
+    assert cover[i] == pytest.approx(radii[dist[i] <= radii].min(), rel=1e-5)
+    far = np.full((2, 8), 100.0, np.float32)
+    assert np.all(np.isinf(ref.covering_radii(far)))

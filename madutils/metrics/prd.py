@@ -238,6 +238,21 @@ class ReferenceSet:
         prec, rec = _coverage(self._set, fs, self._radii, r_fake, self._block)
         return float(prec.double().mean()), float(rec.double().mean())
 
+    def covering_radii(self, fake, block: int = 512) -> np.ndarray:
+        """For each fake point, the smallest k-NN radius among the real points whose ball contains it, or ``inf``
+        when no ball does (the point does not count for precision; ``np.isfinite(...).mean()`` is the precision).
+        It shows which real points make a generation look precise: atypical real points have large balls.
+        Distances in float64, the same ``<=`` convention as :meth:`precision_recall`."""
+        f = check_features(fake, "fake", dim=self.features.shape[1])
+        real = torch.from_numpy(np.asarray(self.features, dtype=np.float64))
+        radii_sq = self._radii.detach().cpu().double()
+        out = []
+        for s in range(0, len(f), block):
+            d2 = torch.cdist(torch.from_numpy(np.asarray(f[s : s + block], dtype=np.float64)), real).square()
+            inside = d2 <= radii_sq[None]
+            out.append(torch.where(inside, radii_sq[None], torch.inf).amin(dim=1).sqrt())
+        return torch.cat(out).numpy() if out else np.zeros(0)
+
     def evaluate(self, fake) -> dict[str, float]:
         """FID, precision and recall of a fake feature set against this reference."""
         p, r = self.precision_recall(fake)
