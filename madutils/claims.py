@@ -515,6 +515,21 @@ def _later_ordering(df: pd.DataFrame, metric: str, low: dict, high: dict) -> tup
     return ok, ", ".join(f"t={t}: {a[t]:.3g} vs {b[t]:.3g}" for t in gens)
 
 
+def _fid_rises(df: pd.DataFrame, head: tuple, statement: str, **where) -> ClaimResult:
+    """One row: the FID slope of the runs selected by ``where`` has a 95 % CI above 0. ``head`` is (claim,
+    notebook, figure)."""
+    c = _curve(df, "fid", **where)
+    s, lo, hi = trend(c.generation, c.value)
+    return ClaimResult(
+        *head,
+        statement,
+        "FID slope 95% CI above 0",
+        _fmt_trend("FID", s, lo, hi),
+        verdict(bool(lo > 0)),
+        "" if np.isfinite(s) else "fewer than 3 generations",
+    )
+
+
 def c2_fully_synthetic_unbiased(
     df: pd.DataFrame, notebook: str = "02", figure: str = "fig04", model: str = "DDPM on MNIST", claim: str = "C2"
 ) -> list[ClaimResult]:
@@ -578,17 +593,13 @@ def c3_fully_synthetic_biased(
                 verdict(bool(hi < 0 and lower)),
             )
         )
-        c = _curve(df, "fid", lam=lam, real="none")
-        s, lo, hi = trend(c.generation, c.value)
         rows.append(
-            ClaimResult(
-                claim,
-                notebook,
-                figure,
+            _fid_rises(
+                df,
+                (claim, notebook, figure),
                 f"fully synthetic loop, λ = {lam:g} ({model}): FID rises",
-                "FID slope 95% CI above 0",
-                _fmt_trend("FID", s, lo, hi),
-                verdict(bool(lo > 0)),
+                lam=lam,
+                real="none",
             )
         )
     return rows
@@ -604,17 +615,13 @@ def c4_augmentation(
     every generation t ≥ 2 (λ trades precision for recall)."""
     rows = []
     for lam in sorted(df[df.real == "fixed"].lam.unique(), reverse=True):
-        c = _curve(df, "fid", lam=lam, real="fixed")
-        s, lo, hi = trend(c.generation, c.value)
         rows.append(
-            ClaimResult(
-                claim,
-                notebook,
-                figure,
+            _fid_rises(
+                df,
+                (claim, notebook, figure),
                 f"augmentation loop, λ = {lam:g} ({model}): FID still rises",
-                "FID slope 95% CI above 0",
-                _fmt_trend("FID", s, lo, hi),
-                verdict(bool(lo > 0)),
+                lam=lam,
+                real="fixed",
             )
         )
     if ((df.real == "none") & (df.lam == 1.0)).any():
