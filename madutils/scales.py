@@ -160,7 +160,7 @@ _SIZES: dict[str, dict[str, dict[str, Any]]] = {
             ),
         ),
         "small": dict(
-            wgan=dict(family=dict(width=128, steps=600), n=10000, generations=8),
+            wgan=dict(family=dict(width=128, steps=1500), n=10000, generations=6),
             gmm=dict(n=1000, iterations=1000, seeds=(0, 1), shown=(1, 100, 1000), reference=2000),
             flow=dict(family=dict(), n=5000, generations=16, lams=(1.0, 0.8), reference=5000),
         ),

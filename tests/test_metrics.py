@@ -94,6 +94,26 @@ def test_radii_match_brute_force_with_duplicates():
     np.testing.assert_allclose(kth_neighbour_radii(x, 5, block=17), np.sort(d, axis=1)[:, 5], atol=1e-12)
 
 
+@pytest.mark.parametrize("d", [1, 2, 5, 7])
+def test_low_dimensional_path_is_identical_to_the_block_path(monkeypatch, d):
+    from madutils.metrics import prd
+
+    rng = np.random.default_rng(d)
+    centres = rng.normal(size=(25, d)) * 3
+    real = centres[rng.integers(0, 25, 2000)] + 0.05 * rng.normal(size=(2000, d))
+    # a collapsing generation: few modes, exact duplicates and near-duplicates
+    fake = centres[rng.integers(0, 4, 1000)] + 0.01 * rng.normal(size=(1000, d))
+    fake[::7] = fake[0]
+    fake[1::11] = fake[1] + 1e-12
+    monkeypatch.setattr(prd, "_LOW_DIM_BYTES", 50_000)  # many row blocks
+    low = (kth_neighbour_radii(fake), precision_recall(real, fake))
+    monkeypatch.setattr(prd, "LOW_DIM", 0)
+    block = (kth_neighbour_radii(fake, block=300), precision_recall(real, fake, block=300))
+    np.testing.assert_array_equal(low[0], block[0])
+    assert low[1] == block[1]
+    assert 0.9 < low[1][0] and low[1][1] < 0.5
+
+
 def test_a_set_against_itself_and_the_tie_convention():
     rng = np.random.default_rng(1)
     x = rng.normal(size=(300, 10))

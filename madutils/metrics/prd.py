@@ -18,6 +18,12 @@ flip is recomputed exactly in float64 from the original features: the k-th neigh
 candidates by exact distances, and a distance within a relative band (``REL_TOL``, about 100 times the largest
 float32 error seen on 2048-d features) of a radius is compared exactly. So the result does not depend on the
 block size and agrees with a float64 computation.
+
+Low-dimensional features (``d <= LOW_DIM``, e.g. the 2-D toy densities of App. B) take a simpler exact path: the
+distances are computed directly in float64 from coordinate differences (the same arithmetic as the re-checks
+above, so both paths give identical results), in row blocks of bounded memory. There the matrix product saves
+nothing, and collapsed 2-D data (many near-duplicates) would send most decisions through the re-check band
+(``benchmarks/bench_low_dim.py``: 5x to 14x faster on the GMM loop's sets).
 """
 
 from __future__ import annotations
@@ -34,6 +40,8 @@ DEFAULT_BLOCK = 2048
 MARGIN = 4  # extra nearest-neighbour candidates whose exact distances are checked
 REL_TOL = 1e-5  # band (relative to |a|² + |b|² of centred features) in which a float32 decision is re-checked
 _PAIR_BATCH = 2048  # exact re-checks per batch (bounded memory)
+LOW_DIM = 7  # at or below this dimension, distances are computed exactly in float64 (no float32 product)
+_LOW_DIM_BYTES = 2**26  # memory of one float64 distance block of the low-dimensional path
 
 
 @dataclass
@@ -81,6 +89,42 @@ def _blocks(n: int, size: int) -> list[slice]:
     return [slice(s, min(n, s + size)) for s in range(0, n, size)]
 
 
+def _exact_rows(a: np.ndarray, b: np.ndarray, ncols: int) -> list[slice]:
+    """Row blocks of ``a`` whose float64 differences against ``ncols`` rows of ``b`` fit in ``_LOW_DIM_BYTES``."""
+    per_row = max(1, ncols * 8)
+    return _blocks(len(a), max(1, _LOW_DIM_BYTES // per_row))
+
+
+def _exact_block_sq(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Squared distances between all rows of ``a`` and ``b`` from float64 coordinate differences, summed over the
+    coordinates from left to right (SciPy's ``cdist``): the same arithmetic as :meth:`_Set.exact_sq` for fewer
+    than 8 coordinates, where NumPy sums a row sequentially (tests/test_metrics.py checks the identity)."""
+    from scipy.spatial.distance import cdist
+
+    return cdist(np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64), "sqeuclidean")
+
+
+def _radii_sq_low_dim(s: _Set, k: int) -> torch.Tensor:
+    x = s.orig
+    out = np.empty(len(x), dtype=np.float64)
+    for i in _exact_rows(x, x, len(x)):
+        d2 = _exact_block_sq(x[i], x)
+        d2[np.arange(d2.shape[0]), np.arange(i.start, i.stop)] = -1.0  # itself first
+        out[i] = np.partition(d2, k, axis=1)[:, k]
+    return torch.from_numpy(out).to(s.x32.device)
+
+
+def _coverage_low_dim(real: _Set, fake: _Set, r_real: torch.Tensor, r_fake: torch.Tensor):
+    rr, rf = r_real.cpu().numpy(), r_fake.cpu().numpy()
+    prec = np.zeros(len(fake), dtype=bool)
+    rec = np.zeros(len(real), dtype=bool)
+    for i in _exact_rows(real.orig, fake.orig, len(fake)):
+        d2 = _exact_block_sq(real.orig[i], fake.orig)
+        rec[i] = (d2 <= rf[None, :]).any(axis=1)
+        prec |= (d2 <= rr[i, None]).any(axis=0)
+    return torch.from_numpy(prec).to(fake.x32.device), torch.from_numpy(rec).to(real.x32.device)
+
+
 def _merge_candidates(best_v, best_i, rows: slice, d2: torch.Tensor, offset: int, m: int) -> None:
     top = d2.topk(min(m, d2.shape[1]), dim=1, largest=False)
     v = torch.cat([best_v[rows], top.values], dim=1)
@@ -95,6 +139,8 @@ def _radii_sq(s: _Set, k: int, block: int) -> torch.Tensor:
     n = len(s)
     if n < k + 1:
         raise ValueError(f"a set of {n} samples has no {k}-th nearest neighbour besides itself; need >= {k + 1}")
+    if s.x32.shape[1] <= LOW_DIM:
+        return _radii_sq_low_dim(s, k)
     m = min(n, k + 1 + MARGIN)
     dev = s.x32.device
     best_v = torch.full((n, m), float("inf"), device=dev)
@@ -140,6 +186,8 @@ def _coverage(real: _Set, fake: _Set, r_real: torch.Tensor, r_fake: torch.Tensor
     """One pass over the real × fake distance blocks. Returns, per fake sample, whether it lies within the radius
     of some real point (precision), and per real point, whether it lies within the radius of some fake sample
     (recall)."""
+    if real.x32.shape[1] <= LOW_DIM:
+        return _coverage_low_dim(real, fake, r_real, r_fake)
     prec = torch.zeros(len(fake), dtype=torch.bool, device=fake.x32.device)
     rec = torch.zeros(len(real), dtype=torch.bool, device=real.x32.device)
     rr32, rf32 = r_real.float(), r_fake.float()
