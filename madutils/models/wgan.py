@@ -107,8 +107,8 @@ class WGANFamily:
         gen = torch.Generator().manual_seed(seed % 2**63)
         real = torch.from_numpy(x).float().div_(127.5).sub_(1.0).flatten(1)
         g, d = Generator(self.z_dim, self.width, pixels).to(device), Critic(self.width, pixels).to(device)
-        opt_g = torch.optim.Adam(g.parameters(), lr=self.lr, betas=self.betas)
-        opt_d = torch.optim.Adam(d.parameters(), lr=self.lr, betas=self.betas)
+        opt_g = torch.optim.Adam(g.parameters(), lr=self.lr, betas=self.betas, foreach=True)
+        opt_d = torch.optim.Adam(d.parameters(), lr=self.lr, betas=self.betas, foreach=True)
         losses = []
         bar = tqdm(
             range(self.steps), desc=f"training WGAN-GP ({len(x)} images)", disable=not self.progress, leave=False
@@ -123,7 +123,8 @@ class WGANFamily:
                 xh = (eps * xr + (1 - eps) * xf).requires_grad_(True)
                 grad = torch.autograd.grad(d(xh).sum(), xh, create_graph=True)[0]
                 penalty = ((grad.norm(dim=1) - 1) ** 2).mean()
-                loss_d = d(xf).mean() - d(xr).mean() + self.gp * penalty
+                scores = d(torch.cat([xf, xr])).flatten()  # one pass for both halves
+                loss_d = scores[: len(xf)].mean() - scores[len(xf) :].mean() + self.gp * penalty
                 opt_d.zero_grad(set_to_none=True)
                 loss_d.backward()
                 opt_d.step()
