@@ -210,3 +210,105 @@ class MnistSource:
         if self.size != 28:
             images = pad_images(images, self.size)
         return images, y[idx]
+
+
+# -- FFHQ (StyleGAN at paper scale, §3.2) ---------------------------------------------------------------------------
+
+FFHQ_HELP = (
+    "Download the official FFHQ thumbnails (folder 'thumbnails128x128', 70,000 PNGs of 128 × 128; see "
+    "https://github.com/NVlabs/ffhq-dataset, e.g. `python download_ffhq.py --thumbs`), then pass the folder or a zip "
+    "of it as `path`, set MAD_FFHQ to it, or put it at <data folder>/ffhq (the data folder is MAD_DATA or ./data)."
+)
+
+
+def ffhq_path(path: str | os.PathLike | None = None) -> Path:
+    """Where FFHQ is read from: ``path``, else ``$MAD_FFHQ``, else ``<data folder>/ffhq`` (a folder or a zip)."""
+    if path is None:
+        path = os.environ.get("MAD_FFHQ") or data_dir() / "ffhq"
+    path = Path(path).expanduser()
+    if not path.exists() and path.suffix != ".zip" and path.with_suffix(".zip").is_file():
+        path = path.with_suffix(".zip")
+    if not path.exists():
+        raise DatasetError(f"FFHQ is not at {path}. {FFHQ_HELP}")
+    return path
+
+
+def _decode_png(raw: bytes, name: str, resolution: int) -> np.ndarray:
+    import io
+
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(io.BytesIO(raw)) as img:
+            img = img.convert("RGB")
+            if img.size != (resolution, resolution):
+                img = img.resize((resolution, resolution), Image.Resampling.LANCZOS)
+            return np.asarray(img, dtype=np.uint8).transpose(2, 0, 1)
+    except (UnidentifiedImageError, OSError, ValueError) as exc:
+        raise DatasetError(f"cannot read the FFHQ image {name}: {exc}. Replace the file or download it again.") from exc
+
+
+@functools.lru_cache(maxsize=2)
+def _load_ffhq(path: str, resolution: int) -> np.ndarray:
+    from tqdm.auto import tqdm
+
+    folder = Path(path)
+    if folder.is_dir():
+        names = sorted(p for p in folder.rglob("*") if p.suffix.lower() == ".png")
+
+        def read(p):
+            return p.read_bytes()
+    else:
+        try:
+            archive = zipfile.ZipFile(folder)
+        except zipfile.BadZipFile as exc:
+            raise DatasetError(f"{folder} is not a readable zip file ({exc}). {FFHQ_HELP}") from exc
+        names = sorted(n for n in archive.namelist() if n.lower().endswith(".png"))
+        read = archive.read
+    if not names:
+        raise DatasetError(f"no PNG images in {folder}. {FFHQ_HELP}")
+    out = np.empty((len(names), 3, resolution, resolution), dtype=np.uint8)
+    for i, name in enumerate(tqdm(names, desc=f"reading FFHQ ({len(names)} images)", leave=False)):
+        out[i] = _decode_png(read(name), f"{name} in {folder}" if not folder.is_dir() else str(name), resolution)
+    return out
+
+
+def load_ffhq(path: str | os.PathLike | None = None, resolution: int = 128) -> np.ndarray:
+    """FFHQ images ``(N, 3, resolution, resolution)`` uint8, in file-name order, from a folder (searched
+    recursively) or a zip of PNGs (see :func:`ffhq_path`); images of another size are resized (Lanczos)."""
+    from .models.stylegan import check_resolution
+
+    resolution = check_resolution(resolution)
+    return _load_ffhq(str(ffhq_path(path).resolve()), resolution)
+
+
+@dataclass(frozen=True)
+class FFHQSource:
+    """FFHQ as the reference P_r for the (unconditional) StyleGAN loops: ``draw(n, seed)`` returns ``n`` images,
+    a uniformly random subset without replacement, in random order. ``path``: see :func:`ffhq_path`."""
+
+    path: str | None = None
+    resolution: int = 128
+    name: str = "ffhq"
+
+    def key(self) -> dict:
+        return {"name": self.name, "resolution": self.resolution}
+
+    def draw(self, n: int, seed: int) -> np.ndarray:
+        x = load_ffhq(self.path, self.resolution)
+        if n > len(x):
+            raise ValueError(f"asked for {n} real FFHQ images; {ffhq_path(self.path)} has {len(x)}")
+        return x[np.random.default_rng(seed).permutation(len(x))[:n]]
+
+
+@dataclass(frozen=True)
+class MnistImages:
+    """MNIST images without labels, for unconditional families (the StyleGAN2 loops at small scale): the images
+    of :class:`MnistSource` ``(n, 1, size, size)``, zero-padded to ``size`` (32 by default, a power of two)."""
+
+    split: str = "train"
+    size: int = 32
+    name: str = "mnist-images"
+
+    def draw(self, n: int, seed: int) -> np.ndarray:
+        return MnistSource(self.split, self.size).draw(n, seed)[0]

@@ -192,10 +192,11 @@ def generation_grids(grids: dict, ncol: int = 20, title: str = ""):
     rows = list(grids)
     first = np.asarray(grids[rows[0]])
     h, w = first.shape[-2:]
+    inch = min(0.55 / 28, 20 / (ncol * w))  # per pixel: MNIST digits at 0.55 in, wide rows capped at 20 in
     fig, axes = plt.subplots(
         len(rows),
         1,
-        figsize=(ncol * w / 28 * 0.55, len(rows) * h / 28 * 0.62 + 0.4),
+        figsize=(ncol * w * inch, len(rows) * h * inch * 1.13 + 0.4),
         constrained_layout=True,
         squeeze=False,
     )

@@ -150,6 +150,59 @@ _SIZES: dict[str, dict[str, dict[str, Any]]] = {
             grid_generations=(1, 2, 4, 6, 8, 10),
         ),
     },
+    # StyleGAN2 with truncation λ (§3.2–4.1, C12; notebooks 02, 03, 06 through madutils.stylegan_loops). The keys
+    # of "generations" are the loops: fully synthetic at λ = 1 and 0.7, augmentation (growing pool) at λ = 1.
+    "stylegan": {
+        "smoke": dict(
+            data="mnist",
+            resolution=32,
+            family=dict(channel_base=128, channel_max=16, z_dim=16, w_dim=16, mapping_layers=2, steps=4, batch_size=8),
+            n=64,
+            generations={"fully synthetic λ=1": 3, "fully synthetic λ=0.7": 3, "augmentation λ=1": 3},
+            keep_images=40,
+            grid=12,
+        ),
+        "small": dict(
+            data="mnist",
+            resolution=32,
+            family=dict(
+                channel_base=256,
+                channel_max=32,
+                z_dim=64,
+                w_dim=64,
+                mapping_layers=2,
+                steps=1000,
+                batch_size=32,
+                lr=0.0025,
+                r1_gamma=1.0,
+                ema=0.99,
+            ),
+            n=10000,
+            generations={"fully synthetic λ=1": 4, "fully synthetic λ=0.7": 4, "augmentation λ=1": 4},
+            keep_images=100,
+            grid=20,
+        ),
+        "paper": dict(
+            data="ffhq",
+            resolution=128,
+            family=dict(
+                channel_base=32768,
+                channel_max=512,
+                z_dim=512,
+                w_dim=512,
+                mapping_layers=8,
+                steps=70000,
+                batch_size=32,
+                lr=0.0025,
+                r1_gamma=1.0,
+                ema=0.999,
+            ),
+            n=70000,
+            generations={"fully synthetic λ=1": 9, "fully synthetic λ=0.7": 5, "augmentation λ=1": 5},
+            keep_images=64,
+            grid=16,
+        ),
+    },
     # App. B: WGAN-GP on MNIST (C10), 25-mode GMM (C9), normalizing flow on Rosenbrock (C11).
     "05": {
         "smoke": dict(
@@ -160,7 +213,7 @@ _SIZES: dict[str, dict[str, dict[str, Any]]] = {
             ),
         ),
         "small": dict(
-            wgan=dict(family=dict(width=128, steps=1500), n=10000, generations=6),
+            wgan=dict(family=dict(width=128, steps=1200), n=10000, generations=6),
             gmm=dict(n=1000, iterations=1000, seeds=(0, 1), shown=(1, 100, 1000), reference=2000),
             flow=dict(family=dict(), n=5000, generations=16, lams=(1.0, 0.8), reference=5000),
         ),

@@ -185,3 +185,25 @@ def test_gmm_and_flow_claims():
     assert [r.verdict for r in claims.c11_flow_tails(flow)] == ["reproduced"] * 3
     flat = flow.assign(value=0.045 + np.random.default_rng(1).normal(0, 1e-3, len(flow)))
     assert claims.c11_flow_tails(flat)[0].verdict == "not_reproduced"
+
+
+def test_stylegan_claim_c12():
+    hf_up = [0.01, 0.012, 0.015, 0.019, 0.024]
+    sg = {
+        (1.0, "none", 100): dict(MAD[(1.0, "none", 100)], hf_share=hf_up),
+        (0.7, "none", 100): dict(MAD[(0.5, "none", 100)]),
+        (1.0, "fixed", 100): dict(MAD[(1.0, "fixed", 100)]),
+    }
+    df = _table(sg)
+    small = claims.c12_stylegan(df, "small", model="StyleGAN2")
+    assert [r.verdict for r in small] == ["reproduced"] * 6 + ["not_run"]
+    assert all(r.claim == "C12" and r.notebook == "06" for r in small)
+    assert "paper scale" in small[-1].reason and "+0.00" in small[-1].value  # the slope is still reported
+    assert claims.c12_stylegan(df, "paper", model="StyleGAN2")[-1].verdict == "reproduced"
+    # the augmentation loop no slower than the fully synthetic one, and biased recall above unbiased: not shown
+    worse = dict(sg)
+    worse[(1.0, "fixed", 100)] = dict(fid=[10, 25, 40, 55, 70], precision=[0.8] * 5, recall=[0.7] * 5)
+    worse[(0.7, "none", 100)] = dict(fid=[10, 20, 30, 40, 50], precision=[0.8] * 5, recall=[0.7, 0.69, 0.68, 0.67, 0.6])
+    verdicts = {r.statement: r.verdict for r in claims.c12_stylegan(_table(worse), "small", model="StyleGAN2")}
+    assert verdicts["λ = 1 (StyleGAN2): the fixed real set slows the degradation"] == "not_reproduced"
+    assert [v for s, v in verdicts.items() if "diversity collapses" in s] == ["not_reproduced"]

@@ -4,8 +4,9 @@ loop engine calls after every generation."""
 
 from .features import InceptionFeatures, InceptionWeightsError, LeNetFeatures
 from .fid import fid, frechet_distance, gaussian_stats
-from .hook import ImageMetrics, mnist_metrics
+from .hook import ImageMetrics, ffhq_metrics, mnist_metrics
 from .prd import ReferenceSet, kth_neighbour_radii, precision_recall
+from .spectrum import high_frequency_share
 from .tsne import tsne
 
 __all__ = [
@@ -14,9 +15,11 @@ __all__ = [
     "InceptionWeightsError",
     "LeNetFeatures",
     "ReferenceSet",
+    "ffhq_metrics",
     "fid",
     "frechet_distance",
     "gaussian_stats",
+    "high_frequency_share",
     "kth_neighbour_radii",
     "mnist_metrics",
     "precision_recall",

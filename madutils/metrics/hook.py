@@ -19,27 +19,35 @@ class ImageMetrics:
     ``embed`` maps images to features (a :class:`~madutils.metrics.features.LeNetFeatures` or
     :class:`~madutils.metrics.features.InceptionFeatures`); ``reference`` is the real reference set in the same
     feature space. ``keep_features`` samples' features (and labels, when the output has them) are stored for the
-    t-SNE panels, and the first ``keep_images`` images for sample grids.
+    t-SNE panels, and the first ``keep_images`` images for sample grids. With ``spectrum``, the share of the
+    images' spectral power at high frequency (:func:`~madutils.metrics.spectrum.high_frequency_share`, a measure
+    of artifacts) is recorded as ``hf_share``.
     """
 
     embed: Callable
     reference: ReferenceSet
     keep_features: int = 0
     keep_images: int = 64
+    spectrum: bool = False
 
     def key(self) -> dict:
         embed_key = self.embed.key() if hasattr(self.embed, "key") else type(self.embed).__name__
-        return {
+        key = {
             "embed": embed_key,
             "reference": self.reference.key(),
             "keep_features": self.keep_features,
             "keep_images": self.keep_images,
         }
+        return key | ({"spectrum": True} if self.spectrum else {})
 
     def __call__(self, model, output, t: int) -> dict:
         images, labels = (output[0], output[1]) if isinstance(output, tuple) else (output, None)
         feats = self.embed(images)
         result: dict = self.reference.evaluate(feats)
+        if self.spectrum:
+            from .spectrum import high_frequency_share
+
+            result["hf_share"] = high_frequency_share(images)
         if labels is not None and hasattr(self.embed, "classify_features"):
             # not a paper metric: how often the classifier reads a generated digit as its label
             result["label_accuracy"] = float(np.mean(self.embed.classify_features(feats) == np.asarray(labels)))
@@ -55,7 +63,9 @@ class ImageMetrics:
         return result
 
 
-def mnist_metrics(keep_features: int = 0, keep_images: int = 64, device: str = "auto", size: int = 28) -> ImageMetrics:
+def mnist_metrics(
+    keep_features: int = 0, keep_images: int = 64, device: str = "auto", size: int = 28, spectrum: bool = False
+) -> ImageMetrics:
     """The metric hook of every MNIST experiment (paper footnote 3): LeNet-5 features, the 10,000 MNIST test
     images as the held-out reference set (zero-padded to ``size`` like the generated images)."""
     from ..data import load_mnist, pad_images
@@ -65,4 +75,26 @@ def mnist_metrics(keep_features: int = 0, keep_images: int = 64, device: str = "
     x, _ = load_mnist("test")
     if size != 28:
         x = pad_images(x, size)
-    return ImageMetrics(lenet, ReferenceSet(lenet(x)), keep_features=keep_features, keep_images=keep_images)
+    return ImageMetrics(
+        lenet, ReferenceSet(lenet(x)), keep_features=keep_features, keep_images=keep_images, spectrum=spectrum
+    )
+
+
+def ffhq_metrics(
+    path=None,
+    resolution: int = 128,
+    keep_images: int = 64,
+    device: str = "auto",
+    spectrum: bool = True,
+    embed=None,
+) -> ImageMetrics:
+    """The metric hook of the StyleGAN2 loops at paper scale: Inception features (pytorch-fid's network; ``embed``
+    replaces it, e.g. ``InceptionFeatures.random_init()`` in tests), the FFHQ images at ``resolution`` as the
+    reference set (see :func:`madutils.data.load_ffhq` for ``path``), and the high-frequency power share."""
+    from ..data import load_ffhq
+    from .features import InceptionFeatures
+
+    x = load_ffhq(path, resolution)  # first: a missing FFHQ is reported before any weights are looked for
+    embed = embed if embed is not None else InceptionFeatures(device=device)
+    reference = ReferenceSet(embed(x), device=getattr(embed, "device", "cpu"))
+    return ImageMetrics(embed, reference, keep_images=keep_images, spectrum=spectrum)

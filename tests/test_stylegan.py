@@ -1,0 +1,203 @@
+import socket
+import zipfile
+
+import numpy as np
+import pytest
+import torch
+
+from madutils.data import DatasetError, FFHQSource, load_ffhq
+from madutils.models.stylegan import ModulatedConv, StyleGANFamily, channels, check_resolution, truncate
+
+TINY = dict(channel_base=128, channel_max=16, z_dim=16, w_dim=16, mapping_layers=2, batch_size=8, progress=False)
+
+
+@pytest.fixture(autouse=True)
+def no_network(monkeypatch):
+    """Nothing in this module may download: every connection attempt fails the test."""
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a StyleGAN test tried to open a network connection")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+
+
+def toy_images(n=64, size=8, seed=0):
+    """Bright squares at random places on a dark background, uint8 (n, 1, size, size)."""
+    rng = np.random.default_rng(seed)
+    x = np.zeros((n, 1, size, size), np.uint8)
+    for i, (r, c) in enumerate(rng.integers(0, size - 3, size=(n, 2))):
+        x[i, 0, r : r + 3, c : c + 3] = 255
+    return x
+
+
+def test_truncation_is_the_identity_at_one_tends_to_w_avg_and_is_linear():
+    gen = torch.Generator().manual_seed(0)
+    w, w_avg = torch.randn(5, 16, generator=gen), torch.randn(16, generator=gen)
+    assert torch.equal(truncate(w, w_avg, 1.0), w)
+    assert torch.allclose(truncate(w, w_avg, 1e-9), w_avg.expand_as(w), atol=1e-7)
+    a, b, s = 0.3, 0.9, 0.25
+    mixed = truncate(w, w_avg, s * a + (1 - s) * b)
+    assert torch.allclose(mixed, s * truncate(w, w_avg, a) + (1 - s) * truncate(w, w_avg, b), atol=1e-6)
+    # the distance to w_avg scales with λ
+    assert torch.allclose((truncate(w, w_avg, 0.5) - w_avg).norm(dim=1), 0.5 * (w - w_avg).norm(dim=1), rtol=1e-5)
+
+
+def test_sampling_with_truncation_moves_every_sample_towards_the_average_image():
+    fam = StyleGANFamily(steps=2, **TINY)
+    model = fam.fit(toy_images(size=16), seed=0)
+    g = model.generator()
+    mean_img = g.synthesize(g.w_avg[None].expand(1, -1)).detach()
+    spread = {lam: fam.sample(model, 64, lam, seed=1).astype(float) for lam in (1.0, 0.5, 0.1)}
+    assert np.array_equal(fam.sample(model, 64, 0.5, seed=1), spread[0.5].astype(np.uint8))  # seeded
+    dist = {lam: np.abs(x / 127.5 - 1 - mean_img.numpy()).mean() for lam, x in spread.items()}
+    assert dist[1.0] > dist[0.5] > dist[0.1]
+
+
+@pytest.mark.parametrize("demodulate, expected", [(True, (0.8, 1.25)), (False, None)])
+def test_demodulation_keeps_unit_output_variance(demodulate, expected):
+    torch.manual_seed(0)
+    conv = ModulatedConv(64, 32, 3, w_dim=16, demodulate=demodulate)
+    with torch.no_grad():
+        conv.affine.weight.mul_(3.0)  # styles far from 1: the modulation would change the scale
+        x = torch.randn(32, 64, 16, 16)
+        out = conv(x, torch.randn(32, 16))
+    std = out[:, :, 1:-1, 1:-1].std().item()  # away from the zero padding
+    if expected:
+        assert expected[0] < std < expected[1]
+    else:
+        assert not 0.8 < std < 1.25  # without demodulation the styles scale the output
+
+
+def test_a_discriminator_step_decreases_its_loss_on_a_toy_set():
+    fam = StyleGANFamily(lr=0.002, **TINY)
+    trainer = fam.trainer(8, 1, seed=0)
+    real = trainer.batch(torch.from_numpy(toy_images()))
+    with torch.no_grad():
+        fake = trainer.g(trainer.z())
+    before = trainer.d_loss(real, fake).item()
+    for _ in range(3):
+        trainer.gen.manual_seed(1)  # the same fakes each step
+        trainer.d_step(real, r1=True)
+    with torch.no_grad():
+        after = trainer.d_loss(real, fake).item()
+    assert after < before
+
+
+def test_generator_and_discriminator_shapes_and_the_official_widths():
+    assert channels(128, 32768, 512) == {4: 512, 8: 512, 16: 512, 32: 512, 64: 512, 128: 256}
+    fam = StyleGANFamily(steps=1, **TINY)
+    trainer = fam.trainer(16, 3, seed=0)
+    img = trainer.g(trainer.z())
+    assert img.shape == (8, 3, 16, 16)
+    assert trainer.d(img).shape == (8, 1)
+    w = trainer.g.map(trainer.z(), update_w_avg=True)
+    assert w.shape == (8, 16) and trainer.g.w_avg.abs().sum() > 0
+
+
+def test_the_loop_family_trains_samples_and_keys():
+    fam = StyleGANFamily(steps=3, **TINY)
+    model = fam.fit((toy_images(size=16), np.zeros(64)), seed=0)  # labels are ignored: unconditional
+    out = fam.sample(model, 10, 0.7, seed=3)
+    assert out.shape == (10, 1, 16, 16) and out.dtype == np.uint8
+    assert len(model.losses) == 1 and np.all(np.isfinite(model.losses[0]))
+    assert "device" not in fam.key() and fam.key()["steps"] == 3
+
+
+@pytest.mark.parametrize(
+    "make, match",
+    [
+        (lambda: check_resolution(48), "not a power of two"),
+        (lambda: StyleGANFamily(**TINY).fit(toy_images(size=12), 0), "not a power of two"),
+        (lambda: StyleGANFamily(**TINY).fit(toy_images().astype(np.float32), 0), "uint8"),
+        (lambda: StyleGANFamily(steps=0), "steps"),
+    ],
+)
+def test_bad_input_is_named(make, match):
+    with pytest.raises(ValueError, match=match):
+        make()
+
+
+@pytest.mark.parametrize("lam", [0.0, -0.5, 1.5, float("nan")])
+def test_lambda_outside_the_unit_interval_is_refused(lam):
+    fam = StyleGANFamily(steps=1, **TINY)
+    model = fam.fit(toy_images(size=8), 0)
+    with pytest.raises(ValueError, match="lam"):
+        fam.sample(model, 4, lam, seed=0)
+
+
+def test_a_diverging_run_raises():
+    fam = StyleGANFamily(steps=20, **{**TINY, "lr": 1e12})
+    with pytest.raises(FloatingPointError, match="diverged"):
+        fam.fit(toy_images(size=8), 0)
+
+
+def _write_pngs(folder, sizes):
+    from PIL import Image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    images = []
+    for i, size in enumerate(sizes):
+        img = rng.integers(0, 256, size=(size, size, 3), dtype=np.uint8)
+        Image.fromarray(img).save(folder / f"{i:05d}.png")
+        images.append(img)
+    return images
+
+
+def test_ffhq_loader_reads_a_folder_and_a_zip_it_wrote(tmp_path, monkeypatch):
+    images = _write_pngs(tmp_path / "thumbs" / "00000", [16, 16, 16, 32])
+    x = load_ffhq(tmp_path / "thumbs", resolution=16)
+    assert x.shape == (4, 3, 16, 16) and x.dtype == np.uint8
+    np.testing.assert_array_equal(x[1], images[1].transpose(2, 0, 1))
+    assert x[3].std() > 0  # the 32 × 32 image was resized
+    with zipfile.ZipFile(tmp_path / "thumbs.zip", "w") as z:
+        for p in sorted((tmp_path / "thumbs").rglob("*.png")):
+            z.write(p, p.relative_to(tmp_path))
+    np.testing.assert_array_equal(load_ffhq(tmp_path / "thumbs.zip", resolution=16), x)
+    monkeypatch.setenv("MAD_FFHQ", str(tmp_path / "thumbs"))
+    draw = FFHQSource(resolution=16).draw(3, seed=0)
+    assert draw.shape == (3, 3, 16, 16) and len({d.tobytes() for d in draw}) == 3
+
+
+def test_ffhq_errors_say_what_to_download_and_where(tmp_path, monkeypatch):
+    monkeypatch.setenv("MAD_FFHQ", str(tmp_path / "nowhere"))
+    with pytest.raises(DatasetError, match="nowhere.*thumbnails128x128.*MAD_FFHQ"):
+        load_ffhq(resolution=16)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DatasetError, match="no PNG images"):
+        load_ffhq(tmp_path / "empty", resolution=16)
+    _write_pngs(tmp_path / "bad", [16])
+    (tmp_path / "bad" / "00001.png").write_bytes(b"not a png")
+    with pytest.raises(DatasetError, match="00001.png"):
+        load_ffhq(tmp_path / "bad", resolution=16)
+    with pytest.raises(ValueError, match="power of two"):
+        load_ffhq(tmp_path / "bad", resolution=100)
+    (tmp_path / "bad" / "00001.png").unlink()
+    with pytest.raises(ValueError, match="asked for 5 real FFHQ images"):
+        FFHQSource(str(tmp_path / "bad"), resolution=16).draw(5, seed=0)
+
+
+def test_high_frequency_share_sees_cross_hatching():
+    from madutils.metrics import high_frequency_share
+
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[0:32, 0:32]
+    smooth = np.stack([np.exp(-((yy - 16) ** 2 + (xx - c) ** 2) / 40.0) * 255 for c in rng.integers(8, 24, 20)])
+    hatch = smooth * (1 + 0.3 * ((xx + yy) % 2))  # a checkerboard at the Nyquist frequency
+    low, high = high_frequency_share(smooth[:, None]), high_frequency_share(hatch[:, None])
+    assert 0 <= low < 0.01 and high > 10 * low
+    with pytest.raises(ValueError, match="cutoff"):
+        high_frequency_share(smooth, cutoff=2.0)
+
+
+def test_ffhq_metrics_on_a_folder_it_wrote(tmp_path):
+    from madutils.metrics import InceptionFeatures, ffhq_metrics
+
+    _write_pngs(tmp_path / "faces", [16] * 8)
+    hook = ffhq_metrics(tmp_path / "faces", resolution=16, keep_images=4, embed=InceptionFeatures.random_init())
+    fake = np.random.default_rng(1).integers(0, 256, size=(8, 3, 16, 16), dtype=np.uint8)
+    out = hook(None, fake, 1)
+    assert {"fid", "precision", "recall", "hf_share"} <= set(out) and out["grid"].shape == (4, 3, 16, 16)
+    assert hook.key()["spectrum"] is True
+    with pytest.raises(DatasetError, match="thumbnails128x128"):
+        ffhq_metrics(tmp_path / "missing", resolution=16, embed=InceptionFeatures.random_init())
