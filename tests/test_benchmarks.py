@@ -1,0 +1,33 @@
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).parent.parent
+
+
+def test_generation_cost_script_runs_at_smoke_scale():
+    """The prepared GPU timing script (benchmarks/bench_generation_cost.py) on the tiny smoke models, on the CPU."""
+    out = subprocess.run(
+        [
+            sys.executable,
+            "benchmarks/bench_generation_cost.py",
+            "--scale",
+            "smoke",
+            "--steps",
+            "2",
+            "--images",
+            "4",
+            "--device",
+            "cpu",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=True,
+    ).stdout
+    rows = [line for line in out.splitlines() if line.startswith("| DDPM") or line.startswith("| StyleGAN2")]
+    assert len(rows) == 2 and "device: cpu, scale: smoke" in out
+    for row in rows:
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        assert float(cells[2]) > 0 and float(cells[3]) > 0  # seconds per step, ms per image
