@@ -58,6 +58,8 @@ CORES="$(python -c 'import os; print(len(os.sched_getaffinity(0)))')"
 export MAD_THREADS="${MAD_THREADS:-$(( CORES / JOBS > 0 ? CORES / JOBS : 1 ))}"
 export MAD_SCALE="$SCALE" MPLBACKEND=Agg MAD_ROOT="$ROOT"
 THIS_RUN="$(mktemp)"
+COMMIT="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+if [ -n "$(git status --porcelain -- madutils notebooks 2>/dev/null)" ]; then COMMIT="$COMMIT+uncommitted"; fi
 
 run_one() {
   local nb="$1" name start status
@@ -72,7 +74,7 @@ run_one() {
     echo "!! $name failed; see $OUT/$name.log and $OUT/$name.ipynb" >&2
     tail -n 20 "$OUT/$name.log" >&2
   fi
-  printf '%s\t%s\t%s\n' "$name" "$(( $(date +%s) - start ))" "$status" >>"$THIS_RUN"
+  printf '%s\t%s\t%s\t%s\n' "$name" "$(( $(date +%s) - start ))" "$status" "$COMMIT" >>"$THIS_RUN"
 }
 
 T0=$(date +%s)
@@ -82,7 +84,7 @@ for nb in "${NOTEBOOKS[@]}"; do
 done
 wait
 
-# keep the latest time of every notebook (of this and earlier runs) for the gallery
+# keep the latest time (and the commit it ran) of every notebook, of this and earlier runs, for the gallery
 python - "$TIMINGS" "$THIS_RUN" <<'PY'
 import sys, csv
 old, new = sys.argv[1], sys.argv[2]
@@ -98,8 +100,6 @@ with open(old, "w") as f:
         f.write("\t".join(rows[k]) + "\n")
 PY
 
-COMMIT="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
-if [ -n "$(git status --porcelain -- madutils notebooks 2>/dev/null)" ]; then COMMIT="$COMMIT+uncommitted"; fi
 python -m madutils.gallery --scale "$SCALE" --timings "$TIMINGS" --commit "$COMMIT" >/dev/null || exit 1
 
 echo

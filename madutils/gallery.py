@@ -47,18 +47,29 @@ def build(scale: str, timings: Path | None = None, commit: str | None = None) ->
         if (out / meta["file"]).is_file():
             metas.append(meta)
     lines = [f"# Figures at the `{scale}` scale", ""]
+    t = None
+    if timings and Path(timings).is_file():
+        t = pd.read_csv(
+            timings, sep="\t", names=["notebook", "seconds", "status", "commit"], dtype={"notebook": str, "commit": str}
+        )
+        t["commit"] = t["commit"].fillna(commit or "unknown")
+    commits = sorted(set(t.commit)) if t is not None else [commit or "unknown"]
+    source = (
+        f"from commit `{commits[0]}`"
+        if len(commits) == 1
+        else "by runs of the commits that the table of wall times names for each notebook"
+    )
     lines.append(
-        f"Made by `./reproduce.sh --scale {scale}` from commit `{commit or 'unknown'}` on "
-        f"{_dt.date.today().isoformat()}. Every figure below is drawn from stored results of that run; the "
-        "claims table is evaluated from the same results by `madutils/claims.py`."
+        f"Made by `./reproduce.sh --scale {scale}` {source}; gallery built on {_dt.date.today().isoformat()}. "
+        "Every figure below is drawn from stored results of the run of its notebook; the claims table is evaluated "
+        "from the same results by `madutils/claims.py`."
     )
     lines.append("")
-    if timings and Path(timings).is_file():
-        t = pd.read_csv(timings, sep="\t", names=["notebook", "seconds", "status"], dtype={"notebook": str})
-        lines += ["## Wall times", "", "| notebook | wall time | status |", "|---|---|---|"]
+    if t is not None:
+        lines += ["## Wall times", "", "| notebook | wall time | status | commit |", "|---|---|---|---|"]
         for _, row in t.iterrows():
-            lines.append(f"| {row.notebook} | {float(row.seconds) / 60:.1f} min | {row.status} |")
-        lines.append(f"| total | {t.seconds.astype(float).sum() / 60:.1f} min | |")
+            lines.append(f"| {row.notebook} | {float(row.seconds) / 60:.1f} min | {row.status} | `{row.commit}` |")
+        lines.append(f"| total | {t.seconds.astype(float).sum() / 60:.1f} min | | |")
         lines.append("")
     lines += ["## Figures", ""]
     for nb_id, nb_name in NOTEBOOKS.items():

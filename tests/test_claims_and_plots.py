@@ -53,6 +53,12 @@ def test_save_figure_and_gallery(project):
     readme = gallery.build("smoke", commit="abc1234").read_text()
     assert "Paper Fig. 4" in readme and "fig04_test_panel.png" in readme and "not_run" in readme
     assert "abc1234" in readme
+    # per-notebook commits: an old three-column row takes the run's commit, a four-column row its own
+    timings = project / "timings.tsv"
+    timings.write_text("01_gaussian_martingale\t60\tok\n02_fully_synthetic\t120\tok\tdef5678\n")
+    readme = gallery.build("smoke", timings=timings, commit="abc1234").read_text()
+    assert "| 01_gaussian_martingale | 1.0 min | ok | `abc1234` |" in readme
+    assert "| 02_fully_synthetic | 2.0 min | ok | `def5678` |" in readme and "commits that the table" in readme
     assert pd.read_csv(project / "figures" / "smoke" / "claims.csv").verdict.tolist() == ["not_run"]
     meta = json.loads((project / "runs" / "smoke" / "meta" / "figures" / "fig04_test_panel.json").read_text())
     assert meta["caption"] == "A test."
