@@ -63,8 +63,14 @@ class StyleGANLoops:
         real, accumulate = LOOPS[loop]
         sz = self.sizes
         n = sz["n"]
+        name = f"{loop} λ={lam:g}"
+        if name not in sz["generations"]:
+            raise ValueError(
+                f"no StyleGAN loop {name!r} at scale {self.ctx.scale!r}; madutils/scales.py defines "
+                f"{sorted(sz['generations'])} (add an entry there to run another λ)"
+            )
         return LoopConfig(
-            generations=sz["generations"][f"{loop} λ={lam:g}"],
+            generations=sz["generations"][name],
             n_ini=n,
             n_s=n,
             real=real,

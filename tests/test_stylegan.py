@@ -201,3 +201,28 @@ def test_ffhq_metrics_on_a_folder_it_wrote(tmp_path):
     assert hook.key()["spectrum"] is True
     with pytest.raises(DatasetError, match="thumbnails128x128"):
         ffhq_metrics(tmp_path / "missing", resolution=16, embed=InceptionFeatures.random_init())
+
+
+def test_the_shared_stylegan_loops_at_smoke_scale(project, monkeypatch):
+    import os
+    from pathlib import Path
+
+    from madutils.notebook import setup_notebook
+    from madutils.stylegan_loops import StyleGANLoops
+
+    data = os.environ.get("MAD_DATA") or str(Path(__file__).parent.parent / "data")
+    monkeypatch.setenv("MAD_DATA", data)  # MNIST and LeNet of the checkout, outputs in the empty project
+    ctx = setup_notebook("06", "smoke", 0, "cpu", experiment="stylegan")
+    sg = StyleGANLoops(ctx)
+    aug = sg.config("augmentation", 1.0)
+    assert (aug.real, aug.accumulate, aug.n_r, aug.n_s) == ("fixed", True, sg.sizes["n"], sg.sizes["n"])
+    assert sg.config("fully synthetic", 0.7).real == "none"
+    with pytest.raises(ValueError, match="no StyleGAN loop 'fully synthetic λ=0.5'"):
+        sg.config("fully synthetic", 0.5)
+    with pytest.raises(ValueError, match="the StyleGAN loops are"):
+        sg.config("fresh", 1.0)
+    run = sg.run("fully synthetic", 1.0)
+    table = sg.table()
+    assert set(table.generation) == {1, 2, 3} and {"fid", "recall", "hf_share"} <= set(table.metric)
+    again = sg.run("fully synthetic", 1.0)  # read from the store, not trained again
+    assert again.run.key == run.run.key and again.model(3).state.keys() == run.model(3).state.keys()

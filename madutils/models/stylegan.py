@@ -255,6 +255,13 @@ def _images(data) -> np.ndarray:
     return x
 
 
+def _generator(config: dict) -> Generator:
+    """A freshly initialised generator of the architecture ``config`` describes (see :class:`Trainer`)."""
+    c = config
+    chans = {int(k): v for k, v in c["chans"].items()}
+    return Generator(c["resolution"], c["img_channels"], c["z_dim"], c["w_dim"], c["mapping_layers"], chans)
+
+
 @dataclass
 class StyleGANModel:
     config: dict
@@ -263,15 +270,7 @@ class StyleGANModel:
 
     def generator(self, device: str = "cpu") -> Generator:
         """The EMA generator of this model (eval mode) on ``device``."""
-        c = self.config
-        g = Generator(
-            c["resolution"],
-            c["img_channels"],
-            c["z_dim"],
-            c["w_dim"],
-            c["mapping_layers"],
-            {int(k): v for k, v in c["chans"].items()},
-        )
+        g = _generator(self.config)
         g.load_state_dict(self.state)
         return g.eval().to(device, memory_format=FORMAT)
 
@@ -382,12 +381,7 @@ class Trainer:
             "mapping_layers": f.mapping_layers,
             "chans": {str(k): v for k, v in chans.items()},
         }
-        self.g, self.g_ema = (
-            Generator(resolution, img_channels, f.z_dim, f.w_dim, f.mapping_layers, chans).to(
-                self.device, memory_format=FORMAT
-            )
-            for _ in range(2)
-        )
+        self.g, self.g_ema = (_generator(self.config).to(self.device, memory_format=FORMAT) for _ in range(2))
         self.d = Discriminator(resolution, img_channels, chans, f.mbstd_group).to(self.device, memory_format=FORMAT)
         self.g_ema.load_state_dict(self.g.state_dict())
         self.g_ema.requires_grad_(False)
