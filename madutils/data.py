@@ -10,6 +10,7 @@ sha256 before use.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import gzip
 import os
@@ -253,23 +254,24 @@ def _load_ffhq(path: str, resolution: int) -> np.ndarray:
     from tqdm.auto import tqdm
 
     folder = Path(path)
-    if folder.is_dir():
-        names = sorted(p for p in folder.rglob("*") if p.suffix.lower() == ".png")
-
-        def read(p):
-            return p.read_bytes()
-    else:
-        try:
-            archive = zipfile.ZipFile(folder)
-        except zipfile.BadZipFile as exc:
-            raise DatasetError(f"{folder} is not a readable zip file ({exc}). {FFHQ_HELP}") from exc
-        names = sorted(n for n in archive.namelist() if n.lower().endswith(".png"))
-        read = archive.read
-    if not names:
-        raise DatasetError(f"no PNG images in {folder}. {FFHQ_HELP}")
-    out = np.empty((len(names), 3, resolution, resolution), dtype=np.uint8)
-    for i, name in enumerate(tqdm(names, desc=f"reading FFHQ ({len(names)} images)", leave=False)):
-        out[i] = _decode_png(read(name), f"{name} in {folder}" if not folder.is_dir() else str(name), resolution)
+    with contextlib.ExitStack() as stack:
+        if folder.is_dir():
+            names = sorted(p for p in folder.rglob("*") if p.suffix.lower() == ".png")
+            labels = [str(p) for p in names]
+            read = Path.read_bytes
+        else:
+            try:
+                archive = stack.enter_context(zipfile.ZipFile(folder))
+            except zipfile.BadZipFile as exc:
+                raise DatasetError(f"{folder} is not a readable zip file ({exc}). {FFHQ_HELP}") from exc
+            names = sorted(n for n in archive.namelist() if n.lower().endswith(".png"))
+            labels = [f"{n} in {folder}" for n in names]
+            read = archive.read
+        if not names:
+            raise DatasetError(f"no PNG images in {folder}. {FFHQ_HELP}")
+        out = np.empty((len(names), 3, resolution, resolution), dtype=np.uint8)
+        for i, name in enumerate(tqdm(names, desc=f"reading FFHQ ({len(names)} images)", leave=False)):
+            out[i] = _decode_png(read(name), labels[i], resolution)
     return out
 
 

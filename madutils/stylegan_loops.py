@@ -56,6 +56,12 @@ class StyleGANLoops:
                 keep_images=sz["keep_images"], device=self.ctx.device, size=sz["resolution"], spectrum=True
             )
 
+    @property
+    def data_name(self) -> str:
+        """The training data in figure titles: "FFHQ 128" or "MNIST 32×32"."""
+        r = self.sizes["resolution"]
+        return f"FFHQ {r}" if self.sizes["data"] == "ffhq" else f"MNIST {r}×{r}"
+
     def config(self, loop: str, lam: float) -> LoopConfig:
         """The configuration of one loop: ``loop`` is "fully synthetic" or "augmentation"."""
         if loop not in LOOPS:

@@ -216,7 +216,7 @@ def test_the_shared_stylegan_loops_at_smoke_scale(project, monkeypatch):
     sg = StyleGANLoops(ctx)
     aug = sg.config("augmentation", 1.0)
     assert (aug.real, aug.accumulate, aug.n_r, aug.n_s) == ("fixed", True, sg.sizes["n"], sg.sizes["n"])
-    assert sg.config("fully synthetic", 0.7).real == "none"
+    assert sg.config("fully synthetic", 0.7).real == "none" and sg.data_name == "MNIST 32×32"
     with pytest.raises(ValueError, match="no StyleGAN loop 'fully synthetic λ=0.5'"):
         sg.config("fully synthetic", 0.5)
     with pytest.raises(ValueError, match="the StyleGAN loops are"):
