@@ -259,6 +259,11 @@ class LoopRun:
 Evaluator = Callable[[Any, Data, int], dict]
 
 
+def _run_config(family: Family, cfg: LoopConfig, real: RealSource, evaluate: Evaluator | None) -> dict:
+    """What a run is keyed by in the store."""
+    return {"loop": cfg, "family": identity(family), "real": identity(real), "evaluate": identity(evaluate)}
+
+
 def run_loop(
     family: Family,
     cfg: LoopConfig,
@@ -283,7 +288,7 @@ def run_loop(
     model depends only on the family, the real data and the seed, so with ``share_first`` it is trained once and
     shared by every loop that starts from the same real data (whatever its λ or loop kind).
     """
-    config = {"loop": cfg, "family": identity(family), "real": identity(real), "evaluate": identity(evaluate)}
+    config = _run_config(family, cfg, real, evaluate)
     run = store.run(experiment, config) if store is not None else _MemoryRun(canonical(config))
     keep_models = store_models or cfg.memory > 1
     done = run.completed()
@@ -373,3 +378,102 @@ def run_loop(
                 del outputs[j]
     bar.close()
     return LoopRun(run, cfg)
+
+
+# -- several loops at once ------------------------------------------------------------------------------------------
+
+
+def loop_workers(family: Family, jobs: int, workers: int | str = "auto") -> int:
+    """How many loops :func:`run_loops` runs at once: ``workers``, or with ``"auto"`` one per core (at most
+    ``jobs``) for a family on the CPU and one for a family on a GPU (``family.device``)."""
+    if workers != "auto":
+        return check_int(workers, "workers", 1)
+    from .utils import cpu_threads, resolve_device
+
+    device = getattr(family, "device", "cpu")
+    try:
+        on_cpu = resolve_device(device) == "cpu"
+    except (ImportError, ValueError):
+        on_cpu = True
+    return max(1, min(jobs, cpu_threads())) if on_cpu else 1
+
+
+def _start_worker(threads: int) -> None:
+    import os
+
+    os.environ["MAD_THREADS"] = str(threads)
+    try:
+        import torch
+
+        torch.set_num_threads(threads)
+    except ImportError:  # pragma: no cover - torch is a dependency, but the Gaussian loops do not need it
+        pass
+
+
+def _run_in_worker(family, cfg, real, kwargs) -> None:
+    run_loop(family, cfg, real, progress=False, **kwargs)
+
+
+def run_loops(
+    family: Family,
+    configs: Sequence[LoopConfig],
+    real: RealSource,
+    *,
+    store: Store,
+    experiment: str = "loop",
+    evaluate: Evaluator | None = None,
+    workers: int | str = "auto",
+    progress: bool = True,
+    desc: str | None = None,
+    **kwargs: Any,
+) -> list[LoopRun]:
+    """Run (or resume) several independent loops of one family and return their :class:`LoopRun` in the order of
+    ``configs``; each loop is exactly what :func:`run_loop` makes of it.
+
+    With ``workers`` > 1 (``"auto"``: :func:`loop_workers`) the loops run that many at a time in separate
+    processes, each with its share of the cores: small models train much faster as two one-thread processes than
+    as one two-thread process (``benchmarks/bench_parallel_loops.py``). Loops that share a generation-1 model wait
+    for the one that trains it (the store's lock). One progress bar counts the stored generations of all loops.
+    If a loop fails, the others still finish and store their generations; then the first error is raised.
+    """
+    if store is None:
+        raise ValueError("run_loops needs a store: the loops of separate processes hand their results back through it")
+    configs = list(configs)
+    runs = [store.run(experiment, _run_config(family, cfg, real, evaluate)) for cfg in configs]
+    pending = [i for i, (cfg, run) in enumerate(zip(configs, runs, strict=True)) if run.completed() < cfg.generations]
+    n_workers = min(loop_workers(family, len(pending), workers), max(1, len(pending)))
+    common = dict(store=store, experiment=experiment, evaluate=evaluate, **kwargs)
+    if n_workers <= 1:
+        return [run_loop(family, cfg, real, progress=progress, desc=desc, **common) for cfg in configs]
+
+    import multiprocessing
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+    from tqdm.auto import tqdm
+
+    from .utils import cpu_threads
+
+    threads = max(1, cpu_threads() // n_workers)
+    total = sum(cfg.generations for cfg in configs)
+    done = lambda: sum(min(run.completed(), cfg.generations) for cfg, run in zip(configs, runs, strict=True))  # noqa: E731
+    label = desc or f"{experiment}: {len(pending)} loops, {n_workers} at a time"
+    bar = tqdm(total=total, initial=done(), desc=label, unit="gen", disable=not progress, leave=False)
+    errors: list[BaseException] = []
+    context = multiprocessing.get_context("spawn")  # no fork of a process that holds torch's threads
+    with ProcessPoolExecutor(n_workers, mp_context=context, initializer=_start_worker, initargs=(threads,)) as pool:
+        futures = {pool.submit(_run_in_worker, family, configs[i], real, common): i for i in pending}
+        try:
+            left = set(futures)
+            while left:
+                finished, left = wait(left, timeout=2.0, return_when=FIRST_COMPLETED)
+                errors += [f.exception() for f in finished if f.exception() is not None]
+                bar.n = done()
+                bar.refresh()
+        except KeyboardInterrupt:
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+        finally:
+            bar.close()
+    if errors:
+        raise errors[0]
+    return [LoopRun(run, cfg) for cfg, run in zip(configs, runs, strict=True)]

@@ -122,7 +122,7 @@ _SIZES: dict[str, dict[str, dict[str, Any]]] = {
             grid_generations=(1, 2, 3),
         ),
         "small": dict(
-            family=dict(width=32, patch=2, T=500, steps=1500, batch_size=32, lr=2e-3, ema=0.99, sample_steps=20),
+            family=dict(width=32, patch=2, T=500, steps=2000, batch_size=32, lr=2e-3, ema=0.99, sample_steps=20),
             n=1000,
             generations=5,
             lams=(1.0, 0.5),
@@ -130,7 +130,7 @@ _SIZES: dict[str, dict[str, dict[str, Any]]] = {
             aug_generations=4,
             fresh_n=500,
             fresh_inis=(100, 1000),
-            fresh_generations=4,
+            fresh_generations=5,
             tsne_points=300,
             tsne_generations=(1, 3, 5),
             grid_generations=(1, 2, 3, 4, 5),

@@ -53,3 +53,27 @@ def big_hook(model, output, t):
     """Evaluation hook with a few MB of arrays, so that writing a generation takes a while."""
     rng = np.random.default_rng(t)
     return {"trace": float(np.trace(model.cov)), "mu0": float(model.mu[0]), "noise": rng.normal(size=(600, 500))}
+
+
+def trace_hook(model, output, t):
+    """Evaluation hook of the Gaussian family: scalars only."""
+    return {"trace": float(np.trace(model.cov)), "mu0": float(model.mu[0])}
+
+
+@dataclass(frozen=True)
+class FailingGaussianFamily(GaussianFamily):
+    """The Gaussian family whose fit fails from generation ``fail_at`` on in the loops with λ = ``fail_lam`` (the
+    data it is given say which generation it is: generation 1 fits ``n_ini`` samples, later ones fewer)."""
+
+    fail_lam: float = 0.5
+    n_ini: int = 0
+
+    def fit(self, data, seed):
+        if len(data) != self.n_ini:
+            raise FloatingPointError("loss is NaN")
+        return super().fit(data, seed)
+
+    def sample(self, model, n, lam, seed):
+        if lam == self.fail_lam:
+            return super().sample(model, n - 1, lam, seed)  # one short: the next fit fails
+        return super().sample(model, n, lam, seed)

@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
-from loop_helpers import TagFamily, TagSource, record_training_set
+from loop_helpers import FailingGaussianFamily, TagFamily, TagSource, record_training_set, trace_hook
 
 from madutils import gaussian
-from madutils.loops import LoopConfig, LoopError, Part, run_loop
+from madutils.loops import LoopConfig, LoopError, Part, loop_workers, run_loop, run_loops
 from madutils.store import Store
 
 
@@ -163,3 +163,46 @@ def test_engine_matches_batched_monte_carlo():
     mc = gaussian.simulate(d=d, trials=4000, **cfg)
     for t in range(gens):
         assert ks_2samp(np.array(engine)[:, t], mc.w2[:, t]).pvalue > 1e-3
+
+
+def test_loops_in_two_processes_equal_the_loops_run_one_after_another(tmp_path):
+    src = gaussian.GaussianSource.standard(3)
+    family = gaussian.GaussianFamily()
+    cfgs = [
+        LoopConfig(generations=4, n_ini=40, n_s=30, lam=1.0),
+        LoopConfig(generations=4, n_ini=40, n_s=30, lam=0.7),
+        LoopConfig(generations=3, n_ini=40, n_s=20, real="fresh", n_r=20, lam=0.9),
+    ]
+    kw = dict(experiment="g", evaluate=trace_hook, progress=False)
+    parallel = run_loops(family, cfgs, src, store=Store(tmp_path / "a"), workers=2, **kw)
+    serial = [run_loop(family, cfg, src, store=Store(tmp_path / "b"), **kw) for cfg in cfgs]
+    for p, s, cfg in zip(parallel, serial, cfgs, strict=True):
+        assert p.cfg == cfg and p.run.completed() == cfg.generations
+        np.testing.assert_array_equal(p.metrics().value, s.metrics().value)
+        np.testing.assert_array_equal(p.output(cfg.generations), s.output(cfg.generations))
+    # a second call finds everything stored and starts no process
+    again = run_loops(family, cfgs, src, store=Store(tmp_path / "a"), workers=2, **kw)
+    assert [r.run.key for r in again] == [r.run.key for r in parallel]
+
+
+def test_a_failing_loop_among_parallel_ones_keeps_the_others_and_says_where_to_resume(tmp_path):
+    store = Store(tmp_path)
+    family = FailingGaussianFamily(fail_lam=0.5, n_ini=40)
+    cfgs = [LoopConfig(generations=3, n_ini=40, n_s=40, lam=lam) for lam in (1.0, 0.5)]
+    with pytest.raises(LoopError, match="generation 2 .*NaN.*Generations 1..1"):
+        run_loops(family, cfgs, gaussian.GaussianSource.standard(2), store=store, workers=2, progress=False)
+    completed = sorted(run.completed() for run in store.runs("loop"))
+    assert completed == [1, 3], "the healthy loop must finish, the failing one keep its first generation"
+
+
+def test_loop_workers():
+    family = gaussian.GaussianFamily()
+    assert loop_workers(family, jobs=1) == 1
+    assert 1 <= loop_workers(family, jobs=8) <= 8
+    assert loop_workers(family, jobs=8, workers=3) == 3
+    with pytest.raises(ValueError, match="workers"):
+        loop_workers(family, jobs=2, workers=0)
+    with pytest.raises(ValueError, match="store"):
+        run_loops(
+            family, [LoopConfig(generations=2, n_ini=10, n_s=10)], gaussian.GaussianSource.standard(2), store=None
+        )

@@ -8,7 +8,8 @@
   is λ = 1 / (1 + w), i.e. w = 1/λ − 1: λ = 1 is plain conditional sampling, smaller λ follows the guidance harder
   (§2.3).
 * A small conditional U-Net whose width is a parameter (optionally on 2 × 2 patches, residual blocks with
-  GroupNorm, time and label embeddings added into every block), an EMA of the weights for sampling.
+  GroupNorm; the time and label embeddings scale and shift the normalised activations of every block, adaptive
+  GroupNorm as in Dhariwal & Nichol 2021, or are added to them), an EMA of the weights for sampling.
 * A generation's synthetic dataset is class-balanced (n/10 samples per digit, in random order) and keeps its labels.
 
 Speed: ``channels_last`` on CPU (much faster convolutions for small U-Nets), bf16 autocast and optionally
@@ -52,45 +53,59 @@ def _groups(c: int) -> int:
     return math.gcd(c, 8) or 1
 
 
+CONDITIONING = ("scale-shift", "add")
+
+
 class ResBlock(nn.Module):
-    def __init__(self, c_in: int, c_out: int, emb: int):
+    """GroupNorm–SiLU–conv twice, with a skip. The time-and-label embedding ``e`` either scales and shifts the
+    normalised activations of the second convolution ("scale-shift": adaptive GroupNorm, h = GN(h)(1 + s) + b, as
+    in Dhariwal & Nichol 2021) or is added to them ("add", as in Ho et al. 2020)."""
+
+    def __init__(self, c_in: int, c_out: int, emb: int, conditioning: str = "scale-shift"):
         super().__init__()
+        self.scale_shift = conditioning == "scale-shift"
         self.norm1 = nn.GroupNorm(_groups(c_in), c_in)
         self.conv1 = nn.Conv2d(c_in, c_out, 3, padding=1)
-        self.emb = nn.Linear(emb, c_out)
+        self.emb = nn.Linear(emb, 2 * c_out if self.scale_shift else c_out)
         self.norm2 = nn.GroupNorm(_groups(c_out), c_out)
         self.conv2 = nn.Conv2d(c_out, c_out, 3, padding=1)
         self.skip = nn.Conv2d(c_in, c_out, 1) if c_in != c_out else nn.Identity()
 
     def forward(self, x: torch.Tensor, e: torch.Tensor) -> torch.Tensor:
         h = self.conv1(F.silu(self.norm1(x)))
-        h = h + self.emb(e)[:, :, None, None]
-        h = self.conv2(F.silu(self.norm2(h)))
-        return h + self.skip(x)
+        if self.scale_shift:
+            s, b = self.emb(e)[:, :, None, None].chunk(2, dim=1)
+            h = self.norm2(h) * (1 + s) + b
+        else:
+            h = self.norm2(h + self.emb(e)[:, :, None, None])
+        return self.conv2(F.silu(h)) + self.skip(x)
 
 
 class ConditionalUNet(nn.Module):
     """ε_θ(x_t, t, c) for 1 × H × W images: a U-Net with ``width`` channels at the top level and 2·width one level
     down. With ``patch`` = 2 the image is first folded into 2 × 2 patches (pixel unshuffle, 4 channels at H/2 × W/2)
     and unfolded at the end (``patch`` = 4: 4 × 4 patches): four (sixteen) times fewer positions for the
-    convolutions, which is what makes training on a CPU affordable. Time (sinusoidal) and label embeddings are
-    added into every residual block; label ``NULL_LABEL`` (10) means "no label" (classifier-free guidance)."""
+    convolutions, which is what makes training on a CPU affordable. Time (sinusoidal) and label embeddings enter
+    every residual block (``conditioning``: see :class:`ResBlock`); label ``NULL_LABEL`` (10) means "no label"
+    (classifier-free guidance)."""
 
-    def __init__(self, width: int = 32, patch: int = 2, emb: int | None = None):
+    def __init__(self, width: int = 32, patch: int = 2, emb: int | None = None, conditioning: str = "scale-shift"):
         super().__init__()
         w = check_int(width, "width", 4)
         if patch not in (1, 2, 4):
             raise ValueError(f"patch = {patch}; use 1 (pixels), 2 or 4 (2 × 2 or 4 × 4 patches)")
+        if conditioning not in CONDITIONING:
+            raise ValueError(f"conditioning = {conditioning!r}; use one of {CONDITIONING}")
         emb = emb or 4 * w
         self.width, self.patch = w, patch
         self.time = nn.Sequential(nn.Linear(w, emb), nn.SiLU(), nn.Linear(emb, emb))
         self.label = nn.Embedding(NULL_LABEL + 1, emb)
         self.inc = nn.Conv2d(patch * patch, w, 3, padding=1)
-        self.down1 = ResBlock(w, w, emb)
-        self.down2 = ResBlock(w, 2 * w, emb)
-        self.mid1 = ResBlock(2 * w, 2 * w, emb)
-        self.mid2 = ResBlock(2 * w, 2 * w, emb)
-        self.up1 = ResBlock(3 * w, w, emb)
+        self.down1 = ResBlock(w, w, emb, conditioning)
+        self.down2 = ResBlock(w, 2 * w, emb, conditioning)
+        self.mid1 = ResBlock(2 * w, 2 * w, emb, conditioning)
+        self.mid2 = ResBlock(2 * w, 2 * w, emb, conditioning)
+        self.up1 = ResBlock(3 * w, w, emb, conditioning)
         self.out = nn.Sequential(nn.GroupNorm(_groups(w), w), nn.SiLU(), nn.Conv2d(w, patch * patch, 3, padding=1))
         nn.init.zeros_(self.out[-1].weight)
         nn.init.zeros_(self.out[-1].bias)
@@ -128,7 +143,9 @@ class DDPMModel:
     losses: list = field(default_factory=list)
 
     def network(self, device: str) -> ConditionalUNet:
-        net = ConditionalUNet(self.config["width"], self.config["patch"])
+        net = ConditionalUNet(
+            self.config["width"], self.config["patch"], conditioning=self.config.get("conditioning", "add")
+        )
         net.load_state_dict(self.state)
         net = net.to(device).eval()
         return net.to(memory_format=torch.channels_last) if device == "cpu" else net
@@ -147,12 +164,14 @@ class DDPMFamily:
     ``steps`` optimiser steps of batch ``batch_size`` (AdamW, learning rate ``lr`` with a short warm-up and cosine
     decay, EMA ``ema``) train a fresh network every generation; ``sample_steps`` ≤ T ancestral steps are used when
     sampling (T: the full DDPM chain; fewer: evenly spaced timesteps with the DDPM posterior between them, as in
-    the respacing of Nichol & Dhariwal 2021). ``device``, ``compile`` and ``progress`` do not change results beyond
-    floating-point round-off and are left out of the run key.
+    the respacing of Nichol & Dhariwal 2021). ``conditioning`` is how the time and label embeddings enter the
+    U-Net ("scale-shift", the default, or "add"; see :class:`ResBlock`). ``device``, ``compile`` and ``progress`` do
+    not change results beyond floating-point round-off and are left out of the run key.
     """
 
     width: int = 32
     patch: int = 2
+    conditioning: str = "scale-shift"
     T: int = PAPER_T
     steps: int = 5000
     batch_size: int = 128
@@ -168,6 +187,8 @@ class DDPMFamily:
 
     def __post_init__(self) -> None:
         check_int(self.width, "width", 4)
+        if self.conditioning not in CONDITIONING:
+            raise ValueError(f"conditioning = {self.conditioning!r}; use one of {CONDITIONING}")
         check_int(self.T, "T", 2)
         check_int(self.steps, "steps", 1)
         check_int(self.batch_size, "batch_size", 1)
@@ -200,11 +221,11 @@ class DDPMFamily:
         device = resolve_device(self.device)
         gen = torch.Generator().manual_seed(seed % 2**63)
         torch.manual_seed(seed % 2**63)
-        net = ConditionalUNet(self.width, self.patch).to(device)
+        net = ConditionalUNet(self.width, self.patch, conditioning=self.conditioning).to(device)
         cpu = device == "cpu"
         if cpu:
             net = net.to(memory_format=torch.channels_last)
-        ema = ConditionalUNet(self.width, self.patch).to(device)
+        ema = ConditionalUNet(self.width, self.patch, conditioning=self.conditioning).to(device)
         ema.load_state_dict(net.state_dict())
         ema.requires_grad_(False)
         train_net = torch.compile(net) if (self.compile and not cpu) else net
@@ -250,7 +271,13 @@ class DDPMFamily:
             bar.update()
         bar.close()
         state = {k: v.detach().cpu().clone() for k, v in ema.state_dict().items()}
-        config = {"width": self.width, "patch": self.patch, "T": self.T, "image_size": (h, w)}
+        config = {
+            "width": self.width,
+            "patch": self.patch,
+            "conditioning": self.conditioning,
+            "T": self.T,
+            "image_size": (h, w),
+        }
         return DDPMModel(config, state, [float(np.mean(losses[i : i + 100])) for i in range(0, len(losses), 100)])
 
     # -- sampling --------------------------------------------------------------------------------------------
