@@ -31,3 +31,19 @@ def test_generation_cost_script_runs_at_smoke_scale():
     for row in rows:
         cells = [c.strip() for c in row.strip("|").split("|")]
         assert float(cells[2].lstrip("≤ ")) > 0 and float(cells[3]) > 0  # seconds per step, ms per image
+
+
+def test_parallel_loops_benchmark_runs_on_tiny_loops():
+    """benchmarks/bench_parallel_loops.py end to end on two tiny DDPM loops (a few steps, 20 images)."""
+    out = subprocess.run(
+        [sys.executable, "benchmarks/bench_parallel_loops.py", "--steps", "3", "--n", "20"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=True,
+    ).stdout
+    row = [line for line in out.splitlines() if line.startswith("| ") and "cores" in line]
+    assert len(row) == 1
+    cells = [c.strip() for c in row[0].strip("|").split("|")]
+    assert float(cells[1].rstrip(" s")) > 0 and float(cells[2].rstrip(" s")) > 0 and cells[3].endswith("x")

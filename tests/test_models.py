@@ -83,11 +83,29 @@ def test_sampling_is_class_balanced_in_random_order():
     np.testing.assert_array_equal(images, again)
 
 
-def test_training_reduces_the_loss():
-    fam = DDPMFamily(**TINY_DDPM | {"steps": 150, "lr": 3e-3})
+@pytest.mark.parametrize("conditioning", ["scale-shift", "add"])
+def test_training_reduces_the_loss(conditioning):
+    fam = DDPMFamily(**TINY_DDPM | {"steps": 150, "lr": 3e-3, "conditioning": conditioning})
     model = fam.fit(_toy_mnist(200), seed=0)
     # the output layer starts at zero, so an untrained network's loss is E‖ε‖² / dim = 1
     assert model.losses[-1] < 0.85 and model.losses[-1] < model.losses[0]
+    assert model.config["conditioning"] == conditioning
+    images, _ = fam.sample(model, 10, 0.5, seed=0)  # the stored weights load into the right network
+    assert images.shape == (10, 1, 28, 28)
+
+
+def test_scale_shift_conditioning_starts_as_plain_group_norm():
+    """With the embedding's scale and shift at zero, an adaptive-GroupNorm block computes the unconditioned block;
+    a nonzero scale changes its output."""
+    block = ddpm_mod.ResBlock(8, 8, emb=16, conditioning="scale-shift")
+    torch.nn.init.zeros_(block.emb.weight)
+    torch.nn.init.zeros_(block.emb.bias)
+    x, e = torch.randn(2, 8, 5, 5), torch.randn(2, 16)
+    plain = block.conv2(torch.nn.functional.silu(block.norm2(block.conv1(torch.nn.functional.silu(block.norm1(x))))))
+    torch.testing.assert_close(block(x, e), plain + block.skip(x))
+    with torch.no_grad():
+        block.emb.bias[:8] = 1.0  # scale 1 + 1 = 2
+    assert not torch.allclose(block(x, e), plain + block.skip(x))
 
 
 @pytest.mark.parametrize(
@@ -98,6 +116,7 @@ def test_training_reduces_the_loss():
         (dict(sample_steps=0), "sample_steps"),
         (dict(p_uncond=1.0), "p_uncond"),
         (dict(lr=0.0), "lr"),
+        (dict(conditioning="concat"), "conditioning"),
     ],
 )
 def test_ddpm_rejects_bad_settings(kw, match):
@@ -121,6 +140,7 @@ def test_ddpm_rejects_bad_lambda_and_images():
 def test_device_is_not_part_of_the_run_key():
     assert DDPMFamily(**TINY_DDPM).key() == DDPMFamily(**TINY_DDPM | {"device": "auto", "progress": True}).key()
     assert DDPMFamily(**TINY_DDPM).key() != DDPMFamily(**TINY_DDPM | {"width": 16}).key()
+    assert DDPMFamily(**TINY_DDPM).key() != DDPMFamily(**TINY_DDPM | {"conditioning": "add"}).key()
 
 
 def test_a_diverging_ddpm_stops_with_a_clear_error_and_keeps_stored_generations(tmp_path, monkeypatch):
