@@ -14,7 +14,8 @@ D^t = (real part, synthetic part):
 A model family is a small protocol (``fit(data, seed) -> model``, ``sample(model, n, lam, seed) -> data``); data are
 NumPy arrays of samples along axis 0, or tuples of such arrays (images and labels). After each generation the
 engine draws the generation's synthetic output (``max(n_s, n_eval)`` samples with bias λ), calls the evaluation
-hook, and stores the generation atomically; a rerun resumes after the last complete generation.
+hook, and stores the generation atomically; a rerun resumes after the last complete generation. Independent loops
+can run side by side, one process per core (:func:`run_loops`).
 """
 
 from __future__ import annotations
@@ -408,6 +409,12 @@ def _start_worker(threads: int) -> None:
         torch.set_num_threads(threads)
     except ImportError:  # pragma: no cover - torch is a dependency, but the Gaussian loops do not need it
         pass
+    try:  # NumPy's BLAS too (metrics, t-SNE features); threadpoolctl comes with scikit-learn
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(threads)
+    except ImportError:  # pragma: no cover
+        pass
 
 
 def _run_in_worker(family, cfg, real, kwargs) -> None:
@@ -444,7 +451,7 @@ def run_loops(
     n_workers = min(loop_workers(family, len(pending), workers), max(1, len(pending)))
     common = dict(store=store, experiment=experiment, evaluate=evaluate, **kwargs)
     if n_workers <= 1:
-        return [run_loop(family, cfg, real, progress=progress, desc=desc, **common) for cfg in configs]
+        return [run_loop(family, cfg, real, progress=progress, **common) for cfg in configs]
 
     import multiprocessing
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
