@@ -5,27 +5,17 @@ from pathlib import Path
 ROOT = Path(__file__).parent.parent
 
 
+def run_benchmark(script: str, *args: str) -> str:
+    """The standard output of ``python benchmarks/<script> args...`` run from the repository root."""
+    command = [sys.executable, f"benchmarks/{script}", *args]
+    return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600, check=True).stdout
+
+
 def test_generation_cost_script_runs_at_smoke_scale():
     """The prepared GPU timing script (benchmarks/bench_generation_cost.py) on the tiny smoke models, on the CPU."""
-    out = subprocess.run(
-        [
-            sys.executable,
-            "benchmarks/bench_generation_cost.py",
-            "--scale",
-            "smoke",
-            "--steps",
-            "2",
-            "--images",
-            "4",
-            "--device",
-            "cpu",
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=True,
-    ).stdout
+    out = run_benchmark(
+        "bench_generation_cost.py", "--scale", "smoke", "--steps", "2", "--images", "4", "--device", "cpu"
+    )
     rows = [line for line in out.splitlines() if line.startswith("| DDPM") or line.startswith("| StyleGAN2")]
     assert len(rows) == 2 and "device: cpu, scale: smoke" in out
     for row in rows:
@@ -35,14 +25,7 @@ def test_generation_cost_script_runs_at_smoke_scale():
 
 def test_parallel_loops_benchmark_runs_on_tiny_loops():
     """benchmarks/bench_parallel_loops.py end to end on two tiny DDPM loops (a few steps, 20 images)."""
-    out = subprocess.run(
-        [sys.executable, "benchmarks/bench_parallel_loops.py", "--steps", "3", "--n", "20"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=True,
-    ).stdout
+    out = run_benchmark("bench_parallel_loops.py", "--steps", "3", "--n", "20")
     row = [line for line in out.splitlines() if line.startswith("| ") and "cores" in line]
     assert len(row) == 1
     cells = [c.strip() for c in row[0].strip("|").split("|")]
