@@ -31,7 +31,13 @@ while [ $# -gt 0 ]; do
     --scale=*) SCALE="${1#*=}"; shift ;;
     --jobs) JOBS="${2:-}"; shift 2 || { usage; exit 2; } ;;
     --jobs=*) JOBS="${1#*=}"; shift ;;
-    --only) shift; while [ $# -gt 0 ] && [[ "$1" != --* ]]; do ONLY+=("$1"); shift; done ;;
+    --only)
+      shift
+      while [ $# -gt 0 ] && [[ "$1" != --* ]]; do ONLY+=("$1"); shift; done
+      if [ ${#ONLY[@]} -eq 0 ]; then
+        echo "error: --only needs notebook numbers, e.g. --only 01 04 (without them it would run every notebook)" >&2
+        exit 2
+      fi ;;
     -h|--help) usage; exit 0 ;;
     *) echo "unknown option: $1" >&2; usage >&2; exit 2 ;;
   esac
@@ -66,6 +72,8 @@ run_one() {
   name="$(basename "$nb" .ipynb)"
   start=$(date +%s)
   echo ">> $name (scale $SCALE, $MAD_THREADS threads)"
+  # what this notebook recorded before is removed first: a failed run leaves no stale figures or claims as current
+  python -m madutils.gallery --scale "$SCALE" --forget "${name:0:2}" >/dev/null
   if python -m papermill "$nb" "$OUT/$name.ipynb" -p scale "$SCALE" --cwd notebooks --no-progress-bar \
        --log-level WARNING >"$OUT/$name.log" 2>&1; then
     status=ok

@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
+from . import registry
 from .paths import runs_dir
 from .scales import check_scale
 
@@ -45,6 +46,11 @@ def record_claims(rows: Iterable[ClaimResult], notebook: str, scale: str) -> pd.
     """Write a notebook's claim rows to ``runs/<scale>/meta/claims/<notebook>.csv`` (the gallery collects them
     into ``figures/<scale>/claims.csv``) and return them as a table."""
     check_scale(scale)
+    rows = list(rows)
+    own = registry.notebook(notebook).claims
+    stray = sorted({r.claim for r in rows} - set(own))
+    if stray:
+        raise ValueError(f"notebook {notebook} records claims {stray}; madutils/registry.py gives it {list(own)}")
     df = pd.DataFrame([asdict(r) for r in rows], columns=COLUMNS)
     folder = runs_dir(scale) / "meta" / "claims"
     folder.mkdir(parents=True, exist_ok=True)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import gzip
+import math
 import os
 import pickle
 import struct
@@ -25,8 +26,9 @@ from pathlib import Path
 
 import numpy as np
 
+from . import gaussian
 from .paths import data_dir
-from .utils import sha256_file
+from .utils import check_resolution, sha256_file
 
 MNIST_RAW_SHA256 = {
     "train-images-idx3-ubyte": "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
@@ -278,7 +280,6 @@ def _load_ffhq(path: str, resolution: int) -> np.ndarray:
 def load_ffhq(path: str | os.PathLike | None = None, resolution: int = 128) -> np.ndarray:
     """FFHQ images ``(N, 3, resolution, resolution)`` uint8, in file-name order, from a folder (searched
     recursively) or a zip of PNGs (see :func:`ffhq_path`); images of another size are resized (Lanczos)."""
-    from .models.stylegan import check_resolution
 
     resolution = check_resolution(resolution)
     return _load_ffhq(str(ffhq_path(path).resolve()), resolution)
@@ -314,3 +315,70 @@ class MnistImages:
 
     def draw(self, n: int, seed: int) -> np.ndarray:
         return MnistSource(self.split, self.size).draw(n, seed)[0]
+
+
+# -- 2-D and Gaussian reference distributions (App. A, B.2, B.4) -------------------------------------------------
+
+
+GRID = np.array([-4.0, -2.0, 0.0, 2.0, 4.0])
+MODE_STD = 0.05
+
+
+def grid_modes() -> np.ndarray:
+    """The 25 mode centres, shape (25, 2)."""
+    return np.stack(np.meshgrid(GRID, GRID, indexing="ij"), axis=-1).reshape(-1, 2)
+
+
+@dataclass(frozen=True)
+class GridSource:
+    """The 25-mode reference P_r as a real-data source for the loop engine."""
+
+    std: float = MODE_STD
+    name: str = "grid25"
+
+    def draw(self, n: int, seed: int) -> np.ndarray:
+        rng = np.random.default_rng(seed)
+        modes = grid_modes()
+        return modes[rng.integers(0, len(modes), size=n)] + self.std * rng.standard_normal((n, 2))
+
+
+@dataclass(frozen=True)
+class RosenbrockSource:
+    """The 2-D Rosenbrock reference of App. B.4 as a real-data source for the loop engine."""
+
+    name: str = "rosenbrock"
+
+    def draw(self, n: int, seed: int) -> np.ndarray:
+        rng = np.random.default_rng(seed)
+        x1 = rng.standard_normal(n)
+        x2 = x1**2 + np.sqrt(0.5) * rng.standard_normal(n)
+        return np.stack([x1, x2], axis=1)
+
+
+def rosenbrock_log_density(xy: np.ndarray) -> np.ndarray:
+    """Normalised log density of the reference: N(x1; 0, 1) · N(x2; x1², 1/2)."""
+    x1, x2 = xy[..., 0], xy[..., 1]
+    return -0.5 * x1**2 - (x2 - x1**2) ** 2 - 0.5 * math.log(2 * math.pi) - 0.5 * math.log(math.pi)
+
+
+@dataclass(frozen=True)
+class GaussianSource:
+    """The reference distribution P_r = N(mu0, cov0) as a source of real data for the loop engine."""
+
+    mu0: tuple[float, ...]
+    cov0: tuple[tuple[float, ...], ...]
+    name: str = "gaussian"
+
+    @classmethod
+    def standard(cls, d: int) -> GaussianSource:
+        """N(0, I_d), the reference of §5.1."""
+        return cls(tuple([0.0] * d), tuple(tuple(float(i == j) for j in range(d)) for i in range(d)))
+
+    @classmethod
+    def from_arrays(cls, mu0, cov0) -> GaussianSource:
+        mu0 = np.asarray(mu0, dtype=float)
+        cov0 = np.asarray(cov0, dtype=float)
+        return cls(tuple(mu0.tolist()), tuple(tuple(r) for r in cov0.tolist()))
+
+    def draw(self, n: int, seed: int) -> np.ndarray:
+        return gaussian.sample(np.array(self.mu0), np.array(self.cov0), n, 1.0, np.random.default_rng(seed))

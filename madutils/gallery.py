@@ -2,6 +2,8 @@
 table) and ``figures/<scale>/claims.csv`` from what the notebooks recorded under ``runs/<scale>/meta/``.
 
 Run as ``python -m madutils.gallery --scale small [--timings runs/small/timings.tsv] [--commit SHA]``.
+``--forget NN`` removes what notebook NN recorded (its figures, their gallery entries and its claims), so that a
+failed rerun of it leaves nothing stale that looks current; ``./reproduce.sh`` calls it before each notebook.
 """
 
 from __future__ import annotations
@@ -15,16 +17,8 @@ import pandas as pd
 
 from .claims import COLUMNS, table_markdown
 from .paths import figures_dir, runs_dir
+from .registry import NOTEBOOKS
 from .scales import check_scale
-
-NOTEBOOKS = {
-    "01": "01_gaussian_martingale",
-    "02": "02_fully_synthetic",
-    "03": "03_synthetic_augmentation",
-    "04": "04_fresh_data",
-    "05": "05_appendix_fully_synthetic",
-    "06": "06_stylegan_ffhq",
-}
 
 
 def collect_claims(scale: str) -> pd.DataFrame:
@@ -35,11 +29,41 @@ def collect_claims(scale: str) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)[COLUMNS]
 
 
+def forget(scale: str, nb_id: str) -> list[Path]:
+    """Remove what notebook ``nb_id`` recorded at ``scale``: its claims rows, its figures' gallery entries and the
+    figure files themselves. Returns the removed paths."""
+    check_scale(scale)
+    if nb_id not in NOTEBOOKS:
+        raise ValueError(f"no notebook {nb_id!r}; the notebooks are {', '.join(NOTEBOOKS)}")
+    removed = []
+    claims = runs_dir(scale) / "meta" / "claims" / f"{nb_id}.csv"
+    paths = [claims] if claims.is_file() else []
+    for meta_path in sorted((runs_dir(scale) / "meta" / "figures").glob("*.json")):
+        meta = json.loads(meta_path.read_text())
+        if meta.get("notebook") == nb_id:
+            paths += [meta_path, figures_dir(scale) / meta["file"]]
+    paths += [figures_dir(scale) / f"{f.name}.png" for f in NOTEBOOKS[nb_id].figures]
+    for path in paths:
+        if path.is_file():
+            path.unlink()
+            removed.append(path)
+    return removed
+
+
 def build(scale: str, timings: Path | None = None, commit: str | None = None) -> Path:
     check_scale(scale)
     out = figures_dir(scale)
     out.mkdir(parents=True, exist_ok=True)
+    failed: set[str] = set()
+    t = None
+    if timings and Path(timings).is_file():
+        t = pd.read_csv(
+            timings, sep="\t", names=["notebook", "seconds", "status", "commit"], dtype={"notebook": str, "commit": str}
+        )
+        t["commit"] = t["commit"].fillna(commit or "unknown")
+        failed = {name[:2] for name in t.notebook[t.status != "ok"]}
     claims = collect_claims(scale)
+    claims = claims[~claims.notebook.isin(failed)]
     claims.to_csv(out / "claims.csv", index=False)
     metas = []
     for p in sorted((runs_dir(scale) / "meta" / "figures").glob("*.json")):
@@ -47,12 +71,6 @@ def build(scale: str, timings: Path | None = None, commit: str | None = None) ->
         if (out / meta["file"]).is_file():
             metas.append(meta)
     lines = [f"# Figures at the `{scale}` scale", ""]
-    t = None
-    if timings and Path(timings).is_file():
-        t = pd.read_csv(
-            timings, sep="\t", names=["notebook", "seconds", "status", "commit"], dtype={"notebook": str, "commit": str}
-        )
-        t["commit"] = t["commit"].fillna(commit or "unknown")
     commits = sorted(set(t.commit)) if t is not None else [commit or "unknown"]
     source = (
         f"from commit `{commits[0]}`"
@@ -72,11 +90,20 @@ def build(scale: str, timings: Path | None = None, commit: str | None = None) ->
         lines.append(f"| total | {t.seconds.astype(float).sum() / 60:.1f} min | | |")
         lines.append("")
     lines += ["## Figures", ""]
-    for nb_id, nb_name in NOTEBOOKS.items():
+    for nb_id, nb in NOTEBOOKS.items():
+        if nb_id in failed:
+            lines += [
+                f"### `{nb.file}`",
+                "",
+                "**This notebook failed in its last run**: no figures or claims of it "
+                "are shown; see its log under `runs/` and rerun it.",
+                "",
+            ]
+            continue
         group = [m for m in metas if m["notebook"] == nb_id]
         if not group:
             continue
-        lines += [f"### `{nb_name}.ipynb`", ""]
+        lines += [f"### `{nb.file}`", ""]
         for m in group:
             title = f"Paper Fig. {m['paper_figure']}" if m.get("paper_figure") else "Not a paper figure"
             lines += [f"**{title}** (`{m['file']}`). {m['caption']}", "", f"![{m['name']}]({m['file']})", ""]
@@ -98,7 +125,12 @@ def main(argv=None) -> None:
     parser.add_argument("--scale", required=True)
     parser.add_argument("--timings", type=Path)
     parser.add_argument("--commit")
+    parser.add_argument("--forget", metavar="NN", help="remove the figures and claims that notebook NN recorded")
     args = parser.parse_args(argv)
+    if args.forget:
+        for path in forget(args.scale, args.forget):
+            print(f"removed {path}")
+        return
     print(build(args.scale, args.timings, args.commit))
 
 

@@ -21,14 +21,14 @@ can run side by side, one process per core (:func:`run_loops`).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, is_dataclass
+from dataclasses import asdict, dataclass, is_dataclass
 from typing import Any, NamedTuple, Protocol
 
 import numpy as np
 import pandas as pd
 
-from .store import Generation, Run, Store, flatten_config
-from .utils import canonical, check_int, check_lam, config_key, derive_seed
+from .store import Generation, MemoryRun, Run, Store
+from .utils import canonical, check_int, check_lam, derive_seed
 
 LOOP_KINDS = ("none", "fixed", "fresh")
 
@@ -102,33 +102,41 @@ class LoopConfig:
         """Samples drawn from each generation's model (its synthetic output, also what is evaluated)."""
         return max(self.n_s, self.n_eval)
 
-    def composition(self, t: int, rng: np.random.Generator | None = None) -> list[Part]:
+    def composition(self, t: int, rng: np.random.Generator | None = None, trials: int | None = None) -> list[Part]:
         """The parts of D^t: where each block of training samples of generation ``t`` comes from.
 
-        ``rng`` draws the multinomial counts over the last K models when ``memory`` > 1.
+        With ``memory`` = K > 1 each synthetic sample comes from one of the last K models chosen uniformly at
+        random: ``rng`` draws the multinomial counts (default: a generator derived from the seed and ``t``). With
+        ``trials`` (the batched Monte Carlo, :mod:`madutils.montecarlo`) the counts are drawn for that many
+        independent trials at once and each such part's ``count`` is an array of per-trial counts.
         """
         if t == 1:
-            return [Part("real", self.n_ini, 1)]
+            return [Part("initial", self.n_ini, 1)]
         parts = []
         if self.real == "fixed":
             parts.append(Part("fixed", self.n_r, 1))
         elif self.real == "fresh":
             parts.append(Part("fresh", self.n_r, t))
+        recent = list(range(max(1, t - self.memory), t))
         if self.accumulate:
             parts.extend(Part("output", self.n_s, j) for j in range(1, t))
-        elif self.n_s and self.memory == 1:
+        elif self.n_s and len(recent) == 1:
             parts.append(Part("output", self.n_s, t - 1))
         elif self.n_s:
-            recent = list(range(max(1, t - self.memory), t))
             rng = rng if rng is not None else np.random.default_rng(derive_seed(self.seed, t, "mix"))
-            counts = rng.multinomial(self.n_s, np.full(len(recent), 1.0 / len(recent)))
-            parts.extend(Part("model", int(c), j) for j, c in zip(recent, counts, strict=True) if c)
+            p = np.full(len(recent), 1.0 / len(recent))
+            if trials is None:
+                counts = rng.multinomial(self.n_s, p)
+                parts.extend(Part("model", int(c), j) for j, c in zip(recent, counts, strict=True) if c)
+            else:
+                counts = rng.multinomial(self.n_s, p, size=trials)
+                parts.extend(Part("model", counts[:, i], j) for i, j in enumerate(recent))
         return parts
 
 
 class Part(NamedTuple):
-    """A block of D^t: ``source`` is ``real`` (the generation-1 set), ``fixed``, ``fresh``, ``output`` (the stored
-    synthetic output of generation ``generation``) or ``model`` (new samples from that generation's model)."""
+    """A block of D^t: ``source`` is ``initial`` (the generation-1 real set), ``fixed``, ``fresh``, ``output`` (the
+    stored synthetic output of generation ``generation``) or ``model`` (new samples from that generation's model)."""
 
     source: str
     count: int
@@ -173,60 +181,41 @@ def _unpack(gen: Generation) -> Data:
     return tuple(cols)
 
 
-def identity(obj: Any) -> Any:
-    """What goes into a run key for a family, source or hook: its dataclass fields, or its ``key()``."""
+class UndescribableError(TypeError):
+    """A family, source or hook that cannot say everything that changes its results, so no run key can be made."""
+
+
+def describe(obj: Any) -> Any:
+    """What goes into a run key for a family, source or hook: its ``key()``, else its dataclass fields.
+
+    Anything else (a function, a lambda, a plain object) is refused: its name alone would give two different
+    objects the same key (``Shifted(0)`` and ``Shifted(100)``, two lambdas), and the second would be served the
+    first one's results.
+    """
     if obj is None:
         return None
     if hasattr(obj, "key") and callable(obj.key):
-        return obj.key()
-    if is_dataclass(obj):
+        return canonical(obj.key())
+    if is_dataclass(obj) and not isinstance(obj, type):
         return canonical(obj)
-    return f"{type(obj).__module__}.{getattr(obj, '__qualname__', type(obj).__qualname__)}"
+    name = getattr(obj, "__qualname__", type(obj).__qualname__)
+    raise UndescribableError(
+        f"{name} cannot describe itself for a run key: make it a (frozen) dataclass whose fields are everything "
+        "that changes its results, or give it a key() method that returns them; a function or lambda used as an "
+        "evaluation hook can become a dataclass with a __call__ method"
+    )
 
 
-def family_key(family: Any) -> str:
-    """The value of the ``family_key`` column of :meth:`madutils.store.Store.table` for the runs of ``family``."""
-    return config_key(identity(family))
+def compute_key(family: Any, threads: int) -> dict | None:
+    """The part of a run key that says where a family computes, for families whose results depend on it
+    (``thread_dependent``: PyTorch models, whose CPU kernels split sums differently with the thread count):
+    the device kind and, on a CPU, the number of threads."""
+    if not getattr(family, "thread_dependent", False):
+        return None
+    from .utils import resolve_device
 
-
-# -- in-memory run (no store) ---------------------------------------------------------------------------------------
-
-
-class _MemoryGeneration:
-    def __init__(self, metrics, arrays, model):
-        self.metrics, self._arrays, self._model, self.folder = metrics, arrays, model, "<memory>"
-
-    def array(self, name):
-        return self._arrays[name]
-
-    def arrays(self, prefix=""):
-        return {k: v for k, v in self._arrays.items() if k.startswith(prefix)}
-
-    def has(self, name):
-        return name in self._arrays
-
-    def model(self):
-        return self._model
-
-
-class _MemoryRun:
-    def __init__(self, config):
-        self.config, self.key, self.path, self.gens = config, "memory", "<memory>", []
-
-    def completed(self):
-        return len(self.gens)
-
-    def write_generation(self, t, metrics, arrays=None, model=None):
-        self.gens.append(_MemoryGeneration({k: float(metrics[k]) for k in sorted(metrics)}, arrays or {}, model))
-
-    def generation(self, t, verify=True):
-        return self.gens[t - 1]
-
-    def metrics(self):
-        rows = [
-            {"generation": t, "metric": k, "value": v} for t, g in enumerate(self.gens, 1) for k, v in g.metrics.items()
-        ]
-        return pd.DataFrame(rows, columns=["generation", "metric", "value"])
+    device = resolve_device(getattr(family, "device", "cpu")).split(":")[0]
+    return {"device": device, "threads": int(threads)} if device == "cpu" else {"device": device}
 
 
 # -- the engine -----------------------------------------------------------------------------------------------------
@@ -236,14 +225,14 @@ class _MemoryRun:
 class LoopRun:
     """A finished (or resumed) loop: the store's run plus convenience accessors."""
 
-    run: Run | _MemoryRun
+    run: Run | MemoryRun
     cfg: LoopConfig
 
     def metrics(self) -> pd.DataFrame:
-        """Tidy metrics of this run (one row per generation × metric) with its configuration as columns."""
+        """Tidy metrics of this run (one row per generation × metric) with the loop's configuration as columns."""
         df = self.run.metrics()
-        for k, v in flatten_config(self.run.config).items():
-            df[k] = v if not isinstance(v, list) else str(v)
+        for k, v in asdict(self.cfg).items():
+            df[k] = v
         df["run"] = self.run.key
         return df
 
@@ -260,21 +249,36 @@ class LoopRun:
 Evaluator = Callable[[Any, Data, int], dict]
 
 
-def _run_config(family: Family, cfg: LoopConfig, real: RealSource, evaluate: Evaluator | None) -> dict:
-    """What a run is keyed by in the store."""
-    return {"loop": cfg, "family": identity(family), "real": identity(real), "evaluate": identity(evaluate)}
+def run_config(family: Family, cfg: LoopConfig, source: RealSource, evaluate: Evaluator | None, threads: int) -> dict:
+    """What a run is keyed by in the store: everything that changes its results."""
+    config = {"loop": cfg, "family": describe(family), "source": describe(source), "evaluate": describe(evaluate)}
+    compute = compute_key(family, threads)
+    return config | ({"compute": compute} if compute else {})
+
+
+def _set_threads(threads: int) -> int:
+    """Set PyTorch's CPU threads; returns the previous count."""
+    try:
+        import torch
+    except ImportError:  # pragma: no cover - torch is a dependency, but the Gaussian loops do not need it
+        return threads
+    before = torch.get_num_threads()
+    if before != threads:
+        torch.set_num_threads(threads)
+    return before
 
 
 def run_loop(
     family: Family,
     cfg: LoopConfig,
-    real: RealSource,
+    source: RealSource,
     *,
     store: Store | None = None,
-    experiment: str = "loop",
+    folder: str = "loop",
     evaluate: Evaluator | None = None,
     store_models: bool = False,
     share_first: bool = True,
+    threads: int | None = None,
     progress: bool = True,
     desc: str | None = None,
 ) -> LoopRun:
@@ -284,18 +288,37 @@ def run_loop(
     (``cfg.n_out`` samples drawn with bias λ); scalar values it returns are stored as metrics, arrays as
     generation arrays (features for t-SNE, sample grids).
 
-    With a store, the run folder is keyed by the hash of (loop, family, real source, evaluation hook); each
-    generation is written atomically, and a rerun resumes after the last complete generation. The generation-1
-    model depends only on the family, the real data and the seed, so with ``share_first`` it is trained once and
-    shared by every loop that starts from the same real data (whatever its λ or loop kind).
+    With a store, the run folder (under ``runs/<scale>/<folder>/``) is keyed by the hash of everything that changes
+    the results (:func:`run_config`: loop, family, real source, evaluation hook and, for PyTorch families, the
+    device and ``threads``, default :func:`~madutils.utils.cpu_threads`); each generation is written atomically,
+    and a rerun resumes after the last complete generation. The run is computed under its lock: a second process
+    asking for it waits, then reads what the first stored. The generation-1 model depends only on the family, the
+    real data and the seed, so with ``share_first`` it is trained once and shared by every loop that starts from
+    the same real data (whatever its λ or loop kind).
     """
-    config = _run_config(family, cfg, real, evaluate)
-    run = store.run(experiment, config) if store is not None else _MemoryRun(canonical(config))
+    from .utils import cpu_threads
+
+    threads = cpu_threads() if threads is None else check_int(threads, "threads", 1)
+    config = run_config(family, cfg, source, evaluate, threads)
+    run = store.run(folder, config) if store is not None else MemoryRun(canonical(config))
+    if run.completed() >= cfg.generations:
+        return LoopRun(run, cfg)
+    before = _set_threads(threads) if "compute" in config else None
+    try:
+        with run.lock():
+            _compute_loop(
+                family, cfg, source, run, store, folder, config, evaluate, store_models, share_first, progress, desc
+            )
+    finally:
+        if before is not None:
+            _set_threads(before)
+    return LoopRun(run, cfg)
+
+
+def _compute_loop(family, cfg, source, run, store, folder, config, evaluate, store_models, share_first, progress, desc):
+    """The generations of one loop that are not stored yet (the caller holds the run's lock)."""
     keep_models = store_models or cfg.memory > 1
     done = run.completed()
-    if done >= cfg.generations:
-        return LoopRun(run, cfg)
-
     first_real: Data | None = None
     outputs: dict[int, Data] = {}
     models: dict[int, Any] = {}
@@ -303,7 +326,7 @@ def run_loop(
     def real_first() -> Data:
         nonlocal first_real
         if first_real is None:
-            first_real = real.draw(cfg.n_ini, derive_seed(cfg.seed, 1, "real"))
+            first_real = source.draw(cfg.n_ini, derive_seed(cfg.seed, 1, "real"))
             if data_length(first_real) != cfg.n_ini:
                 raise LoopError(f"the real source returned {data_length(first_real)} samples, {cfg.n_ini} asked for")
         return first_real
@@ -319,12 +342,12 @@ def run_loop(
         return models[j]
 
     def materialize(part: Part, t: int) -> Data:
-        if part.source == "real":
+        if part.source == "initial":
             return real_first()
         if part.source == "fixed":
             return data_take(real_first(), part.count)
         if part.source == "fresh":
-            return real.draw(part.count, derive_seed(cfg.seed, t, "real"))
+            return source.draw(part.count, derive_seed(cfg.seed, t, "real"))
         if part.source == "output":
             return data_take(output_of(part.generation), part.count)
         return family.sample(
@@ -336,7 +359,7 @@ def run_loop(
 
     from tqdm.auto import tqdm
 
-    label = desc or f"{experiment} λ={cfg.lam:g} {cfg.real}"
+    label = desc or f"{folder} λ={cfg.lam:g} {cfg.real}"
     bar = tqdm(
         range(done + 1, cfg.generations + 1),
         desc=label,
@@ -349,7 +372,8 @@ def run_loop(
     for t in bar:
         try:
             if t == 1 and share_first and store is not None:
-                shared = {"family": identity(family), "real": identity(real), "n_ini": cfg.n_ini, "seed": cfg.seed}
+                shared = {k: v for k, v in config.items() if k in ("family", "source", "compute")}
+                shared |= {"n_ini": cfg.n_ini, "seed": cfg.seed}
                 model = store.cached_object("shared-first-generation", shared, fit_first)
             else:
                 data = data_concat([materialize(p, t) for p in cfg.composition(t)])
@@ -361,7 +385,7 @@ def run_loop(
         except Exception as exc:
             where = f"run {run.path}" if store is not None else "this run"
             raise LoopError(
-                f"generation {t} of {experiment} failed: {type(exc).__name__}: {exc}. Generations 1..{t - 1} of "
+                f"generation {t} of {folder} failed: {type(exc).__name__}: {exc}. Generations 1..{t - 1} of "
                 f"{where} are stored; rerunning resumes at generation {t}."
             ) from exc
         metrics = {k: v for k, v in result.items() if np.ndim(v) == 0}
@@ -378,7 +402,6 @@ def run_loop(
             for j in [j for j in outputs if j < t]:
                 del outputs[j]
     bar.close()
-    return LoopRun(run, cfg)
 
 
 # -- several loops at once ------------------------------------------------------------------------------------------
@@ -399,37 +422,63 @@ def loop_workers(family: Family, jobs: int, workers: int | str = "auto") -> int:
     return max(1, min(jobs, cpu_threads())) if on_cpu else 1
 
 
-def _start_worker(threads: int) -> None:
+def _start_worker(threads: int, parent: int) -> None:
     import os
+    import threading
 
     os.environ["MAD_THREADS"] = str(threads)
-    try:
-        import torch
-
-        torch.set_num_threads(threads)
-    except ImportError:  # pragma: no cover - torch is a dependency, but the Gaussian loops do not need it
-        pass
+    _set_threads(threads)
     try:  # NumPy's BLAS too (metrics, t-SNE features); threadpoolctl comes with scikit-learn
         from threadpoolctl import threadpool_limits
 
         threadpool_limits(threads)
     except ImportError:  # pragma: no cover
         pass
+    _die_with_parent(parent)
+
+    def watch() -> None:  # a parent killed outright (SIGKILL) runs no clean-up: the workers notice it themselves
+        import time
+
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True, name="mad-parent-watch").start()
 
 
-def _run_in_worker(family, cfg, real, kwargs) -> None:
-    run_loop(family, cfg, real, progress=False, **kwargs)
+def _die_with_parent(parent: int) -> None:
+    """On Linux, ask the kernel to send SIGTERM to this worker when its parent dies (the watch thread of
+    :func:`_start_worker` covers other systems within a second)."""
+    import ctypes
+    import os
+    import signal
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, int(signal.SIGTERM))  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # pragma: no cover
+        return
+    if os.getppid() != parent:  # the parent died before the request took effect
+        os._exit(1)
+
+
+def _run_in_worker(family, cfg, source, kwargs) -> None:
+    run_loop(family, cfg, source, progress=False, **kwargs)
 
 
 def run_loops(
     family: Family,
     configs: Sequence[LoopConfig],
-    real: RealSource,
+    source: RealSource,
     *,
     store: Store,
-    experiment: str = "loop",
+    folder: str = "loop",
     evaluate: Evaluator | None = None,
     workers: int | str = "auto",
+    threads: int | None = None,
     progress: bool = True,
     desc: str | None = None,
     **kwargs: Any,
@@ -437,42 +486,48 @@ def run_loops(
     """Run (or resume) several independent loops of one family and return their :class:`LoopRun` in the order of
     ``configs``; each loop is exactly what :func:`run_loop` makes of it.
 
-    With ``workers`` > 1 (``"auto"``: :func:`loop_workers`) the loops run that many at a time in separate
-    processes, each with its share of the cores: the small U-Net of the `small` scale trains 1.4 times as many
-    steps per second as two one-thread processes as in one two-thread process
-    (``benchmarks/bench_parallel_loops.py``). Loops that share a generation-1 model wait for the one that trains
-    it (the store's lock). One progress bar, labelled ``desc``, counts the stored generations of all loops. If a
-    loop fails, the others still finish and store their generations; then the first error is raised.
+    With ``workers`` > 1 (``"auto"``: :func:`loop_workers`) the loops run that many at a time in separate processes,
+    each with its share of the cores: the small U-Net of the `small` scale trains 1.4 times as many steps per second
+    as two one-thread processes as in one two-thread process (``benchmarks/bench_parallel_loops.py``). The share of
+    threads follows from all ``configs``, not from those still pending, so a resumed loop computes with the thread
+    count it started with (it is part of the run key of PyTorch families); ``threads`` sets it explicitly. Loops
+    that share a generation-1 model wait for the one that trains it (the store's lock). One progress bar, labelled
+    ``desc``, counts the stored generations of all loops. If a loop fails, the others still finish and store their
+    generations; then the first error is raised. Workers stop when this process dies, also when it is killed.
     """
     if store is None:
         raise ValueError("run_loops needs a store: the loops of separate processes hand their results back through it")
+    from .utils import cpu_threads
+
     configs = list(configs)
-    runs = [store.run(experiment, _run_config(family, cfg, real, evaluate)) for cfg in configs]
+    n_workers = loop_workers(family, max(1, len(configs)), workers)
+    threads = max(1, cpu_threads() // n_workers) if threads is None else check_int(threads, "threads", 1)
+    runs = [store.run(folder, run_config(family, cfg, source, evaluate, threads)) for cfg in configs]
     pending = [i for i, (cfg, run) in enumerate(zip(configs, runs, strict=True)) if run.completed() < cfg.generations]
-    n_workers = min(loop_workers(family, len(pending), workers), max(1, len(pending)))
-    common = dict(store=store, experiment=experiment, evaluate=evaluate, **kwargs)
-    if n_workers <= 1:
-        return [run_loop(family, cfg, real, progress=progress, **common) for cfg in configs]
+    common = dict(store=store, folder=folder, evaluate=evaluate, threads=threads, **kwargs)
+    if n_workers <= 1 or len(pending) <= 1:  # run_loop computes with the same `threads`, in this process
+        return [run_loop(family, cfg, source, progress=progress, **common) for cfg in configs]
 
     import multiprocessing
+    import os
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
     from tqdm.auto import tqdm
 
-    from .utils import cpu_threads
-
-    threads = max(1, cpu_threads() // n_workers)
     total = sum(cfg.generations for cfg in configs)
 
     def done() -> int:
         return sum(min(run.completed(), cfg.generations) for cfg, run in zip(configs, runs, strict=True))
 
-    label = desc or f"{experiment}: {len(pending)} loops, {n_workers} at a time"
+    label = desc or f"{folder}: {len(pending)} loops, {n_workers} at a time"
     bar = tqdm(total=total, initial=done(), desc=label, unit="gen", disable=not progress, leave=False)
     errors: list[BaseException] = []
     context = multiprocessing.get_context("spawn")  # no fork of a process that holds torch's threads
-    with ProcessPoolExecutor(n_workers, mp_context=context, initializer=_start_worker, initargs=(threads,)) as pool:
-        left = {pool.submit(_run_in_worker, family, configs[i], real, common) for i in pending}
+    n_proc = min(n_workers, len(pending))
+    with ProcessPoolExecutor(
+        n_proc, mp_context=context, initializer=_start_worker, initargs=(threads, os.getpid())
+    ) as pool:
+        left = {pool.submit(_run_in_worker, family, configs[i], source, common) for i in pending}
         try:
             while left:
                 finished, left = wait(left, timeout=2.0, return_when=FIRST_COMPLETED)

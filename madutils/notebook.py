@@ -7,17 +7,17 @@ import os
 import platform
 import subprocess
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import pandas as pd
 
 from . import claims as _claims
-from . import plots
+from . import plots, registry
 from .paths import project_root, runs_dir
-from .scales import check_scale, sizes
+from .scales import check_scale
 from .store import Store
-from .utils import cpu_threads, resolve_device, seed_everything
+from .utils import check_int, cpu_threads, resolve_device, seed_everything
 
 
 @dataclass
@@ -26,15 +26,12 @@ class NotebookContext:
     scale: str
     seed: int
     device: str
-    sizes: Mapping
     store: Store
     started: float = field(default_factory=time.time)
 
-    def save_figure(self, fig, name: str, caption: str, paper_figure: str | None = None):
-        """``plots.save_figure`` for this notebook and scale."""
-        return plots.save_figure(
-            fig, name, scale=self.scale, notebook=self.notebook, caption=caption, paper_figure=paper_figure
-        )
+    def save_figure(self, fig, name: str, caption: str):
+        """``plots.save_figure`` for this notebook and scale (the paper figure number comes from the registry)."""
+        return plots.save_figure(fig, name, scale=self.scale, notebook=self.notebook, caption=caption)
 
     def record_claims(self, rows: Iterable[_claims.ClaimResult]) -> pd.DataFrame:
         return _claims.record_claims(rows, self.notebook, self.scale)
@@ -66,18 +63,16 @@ class NotebookContext:
         return "\n".join(lines)
 
 
-def setup_notebook(
-    notebook: str, scale: str, seed: int = 0, device: str = "auto", experiment: str | None = None
-) -> NotebookContext:
-    """Validate the scale, seed everything, apply the theme, choose the device and open the scale's store.
-    ``experiment`` names the entry of ``madutils.scales`` to read (default: the notebook's number)."""
+def setup_notebook(notebook: str, scale: str, seed: int = 0, device: str = "auto") -> NotebookContext:
+    """Validate the notebook id, scale and seed, seed everything, apply the theme, choose the device and open the
+    scale's store."""
+    registry.notebook(notebook)
     check_scale(scale)
+    check_int(seed, "seed", 0)
     seed_everything(seed)
     plots.theme()
     import torch
 
     torch.set_num_threads(cpu_threads())
     os.environ.setdefault("MAD_SCALE", scale)
-    return NotebookContext(
-        notebook, scale, seed, resolve_device(device), sizes(experiment or notebook, scale), Store(runs_dir(scale))
-    )
+    return NotebookContext(notebook, scale, seed, resolve_device(device), Store(runs_dir(scale)))

@@ -18,6 +18,7 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.ticker import MaxNLocator
 
+from . import registry
 from .paths import figures_dir, runs_dir
 from .scales import check_scale
 
@@ -109,24 +110,19 @@ def metric_panels(
     return axes
 
 
-def save_figure(
-    fig,
-    name: str,
-    *,
-    scale: str,
-    notebook: str,
-    caption: str,
-    paper_figure: str | None = None,
-) -> Path:
-    """Write ``figures/<scale>/<name>.png`` and its gallery entry; fail loudly when it cannot.
+def save_figure(fig, name: str, *, scale: str, notebook: str, caption: str, folder: Path | None = None) -> Path:
+    """Write ``<folder>/<name>.png`` (default ``figures/<scale>/``) and its gallery entry; fail loudly when it
+    cannot.
 
-    ``name`` carries the paper's figure number (``fig04_fully_synthetic_fid_precision_recall``) or, for a figure
-    that the paper does not have, the notebook number (``nb01_trace_collapse``).
+    ``name`` must be registered for ``notebook`` in :mod:`madutils.registry`, which also gives the paper's figure
+    number: ``fig04_fully_synthetic_fid_precision_recall``, or for a figure that the paper does not have, the
+    notebook number (``nb01_trace_collapse``).
     """
     check_scale(scale)
     if not FIGURE_NAME.match(name):
         raise ValueError(f"figure name {name!r} must look like 'fig04_some_slug' or 'nb01_some_slug'")
-    out = figures_dir(scale)
+    entry = registry.figure(notebook, name)
+    out = figures_dir(scale) if folder is None else Path(folder)
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"{name}.png"
     fig.savefig(path, bbox_inches="tight", dpi=matplotlib.rcParams["savefig.dpi"])
@@ -134,7 +130,7 @@ def save_figure(
         raise OSError(f"figure {path} was not written")
     meta_dir = runs_dir(scale) / "meta" / "figures"
     meta_dir.mkdir(parents=True, exist_ok=True)
-    meta = {"name": name, "file": path.name, "notebook": notebook, "caption": caption, "paper_figure": paper_figure}
+    meta = {"name": name, "file": path.name, "notebook": notebook, "caption": caption, "paper_figure": entry.paper}
     (meta_dir / f"{name}.json").write_text(json.dumps(meta, indent=1) + "\n")
     return path
 

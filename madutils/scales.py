@@ -2,15 +2,22 @@
 ``./reproduce.sh``: every figure on a 2-core CPU, sized so that the paper's qualitative claims show) and ``paper``
 (the paper's sizes, for GPUs).
 
-Each notebook reads its sizes with ``sizes("01", scale)``; the notebook states why the small sizes were chosen.
+The sizes of each experiment are a frozen dataclass, one instance per scale: ``sizes(DDPMSizes, "small")``. The
+model families' own settings are the family dataclasses themselves (their device is set when the experiment is
+built). Each notebook states why its `small` sizes were chosen.
 """
 
 from __future__ import annotations
 
-from types import MappingProxyType
-from typing import Any
+from dataclasses import dataclass, field
+from typing import TypeVar
 
 import numpy as np
+
+from .models.ddpm import DDPMFamily
+from .models.flow import FlowFamily
+from .models.stylegan import StyleGANFamily
+from .models.wgan import WGANFamily
 
 SCALES = ("smoke", "small", "paper")
 
@@ -21,94 +28,201 @@ def check_scale(scale: str) -> str:
     return scale
 
 
-_SIZES: dict[str, dict[str, dict[str, Any]]] = {
-    # §3.1, App. A: Gaussian fully synthetic loop (claim C1).
-    "01": {
-        "smoke": dict(
-            d=2,
-            trials=200,
-            generations=60,
-            lams=(1.0, 0.95, 0.8),
-            n_ss=(10, 100),
-            picture_generations=20,
-            picture_n_s=20,
+# -- §3.1, App. A: the Gaussian fully synthetic loop (notebook 01, C1) -------------------------------------------
+
+
+@dataclass(frozen=True)
+class GaussianMartingaleSizes:
+    """Monte Carlo of the fully synthetic Gaussian loop in d dimensions for every (λ, n_s), and one loop in 2-D
+    drawn as a picture."""
+
+    d: int
+    trials: int
+    generations: int
+    lams: tuple[float, ...]
+    n_ss: tuple[int, ...]
+    picture_generations: int
+    picture_n_s: int
+
+
+# -- §5, App. G: the fresh data loop on Gaussians (notebook 04, C5–C8) -------------------------------------------
+
+
+@dataclass(frozen=True)
+class FreshStartSizes:
+    """Fig. 10 (left): the fresh data loop from several n_ini."""
+
+    d: int
+    n_r: int
+    n_s: int
+    n_inis: tuple[int, ...]
+    lams: tuple[float, ...]
+    generations: int
+    trials: int
+
+
+@dataclass(frozen=True)
+class CalibrationSizes:
+    """The calibration curve E[W2(G(n), P_r)] of eq. (4)."""
+
+    points: int
+    trials: int
+    n_max: int
+
+
+@dataclass(frozen=True)
+class FreshGridSizes:
+    """Fig. 11, 12: n_e / n_r on a grid of (λ, n_r, n_s = ratio · n_r)."""
+
+    d: int
+    lams: tuple[float, ...]
+    n_rs: tuple[int, ...]
+    ratios: tuple[float, ...]
+    trials: int
+
+
+@dataclass(frozen=True)
+class FreshMemorySizes:
+    """Fig. 30: sampling from the last K models."""
+
+    d: int
+    n_r: int
+    n_s: int
+    ks: tuple[int, ...]
+    trials: int
+
+
+@dataclass(frozen=True)
+class FreshDatasetSizes:
+    """Fig. 31: the limit W2 against the dataset size n with a real fraction p."""
+
+    d: int
+    ps: tuple[float, ...]
+    lams: tuple[float, ...]
+    p_bias: float
+    ns: tuple[int, ...]
+    trials: int
+
+
+@dataclass(frozen=True)
+class FreshGaussianSizes:
+    start: FreshStartSizes
+    calibration: CalibrationSizes
+    grid: FreshGridSizes
+    memory: FreshMemorySizes
+    dataset: FreshDatasetSizes
+
+
+# -- the conditional DDPM on MNIST (§3.2–3.4, §4, §5; notebooks 02, 03, 04: C2–C5) -------------------------------
+
+
+@dataclass(frozen=True)
+class DDPMSizes:
+    """One entry for the three notebooks, so that their loops share the family and the trained generation 1."""
+
+    family: DDPMFamily
+    n: int
+    generations: int
+    lams: tuple[float, ...]
+    lams_aug: tuple[float, ...]
+    aug_generations: int
+    fresh_n: int
+    fresh_inis: tuple[int, ...]
+    fresh_generations: int
+    tsne_points: int
+    tsne_generations: tuple[int, ...]
+    grid_generations: tuple[int, ...]
+
+
+# -- StyleGAN2 with truncation λ (§3.2–4.1, C12; notebooks 02, 03, 06) -------------------------------------------
+
+
+@dataclass(frozen=True)
+class StyleGANSizes:
+    """``generations`` maps each loop (fully synthetic at λ = 1 and 0.7, augmentation with a growing pool at
+    λ = 1) to its number of generations."""
+
+    data: str
+    resolution: int
+    family: StyleGANFamily
+    n: int
+    generations: dict[str, int] = field(hash=False)
+    keep_images: int
+    grid: int
+
+
+# -- App. B: WGAN-GP (C10), 25-mode GMM (C9), normalizing flow (C11); notebook 05 ----------------------------------
+
+
+@dataclass(frozen=True)
+class WGANSizes:
+    family: WGANFamily
+    n: int
+    generations: int
+
+
+@dataclass(frozen=True)
+class GMMSizes:
+    n: int
+    iterations: int
+    seeds: tuple[int, ...]
+    shown: tuple[int, ...]
+    reference: int
+
+
+@dataclass(frozen=True)
+class FlowSizes:
+    family: FlowFamily
+    n: int
+    generations: int
+    lams: tuple[float, ...]
+    reference: int
+
+
+def _log_grid(lo: float, hi: float) -> tuple[int, ...]:
+    return tuple(int(10**e) for e in np.arange(lo, hi + 0.01, 0.5))
+
+
+_SIZES: dict[type, dict[str, object]] = {
+    GaussianMartingaleSizes: {
+        "smoke": GaussianMartingaleSizes(2, 200, 60, (1.0, 0.95, 0.8), (10, 100), 20, 20),
+        "small": GaussianMartingaleSizes(2, 4000, 1000, (1.0, 0.95, 0.8), (10, 100, 1000), 300, 25),
+        "paper": GaussianMartingaleSizes(2, 20000, 5000, (1.0, 0.99, 0.95, 0.8), (10, 100, 1000, 10000), 1000, 25),
+    },
+    FreshGaussianSizes: {
+        "smoke": FreshGaussianSizes(
+            FreshStartSizes(10, 100, 900, (200, 1000, 10000), (1.0, 0.9), 12, 30),
+            CalibrationSizes(24, 300, 10**5),
+            FreshGridSizes(5, (0.7, 0.9, 1.0), (10, 100), (0.5, 4, 16), 12),
+            FreshMemorySizes(5, 100, 1000, (1, 2, 4), 12),
+            FreshDatasetSizes(5, (1.0, 0.5), (1.0, 0.9), 0.5, (100, 1000, 10000), 12),
         ),
-        "small": dict(
-            d=2,
-            trials=4000,
-            generations=1000,
-            lams=(1.0, 0.95, 0.8),
-            n_ss=(10, 100, 1000),
-            picture_generations=300,
-            picture_n_s=25,
+        "small": FreshGaussianSizes(
+            FreshStartSizes(100, 100, 900, (200, 1000, 10000), (1.0, 0.9), 60, 100),
+            CalibrationSizes(48, 2000, 10**6),
+            FreshGridSizes(
+                20, (0.5, 0.7, 0.9, 1.0), (20, 50, 100, 200, 500, 1000, 2000), (0.25, 0.5, 1, 2, 4, 8, 16, 32, 64), 40
+            ),
+            FreshMemorySizes(20, 1000, 10000, (1, 2, 3, 4, 6, 8, 10), 100),
+            FreshDatasetSizes(20, (1.0, 0.75, 0.5, 0.25), (1.0, 0.99, 0.95, 0.9), 0.5, _log_grid(2, 8), 40),
         ),
-        "paper": dict(
-            d=2,
-            trials=20000,
-            generations=5000,
-            lams=(1.0, 0.99, 0.95, 0.8),
-            n_ss=(10, 100, 1000, 10000),
-            picture_generations=1000,
-            picture_n_s=25,
+        "paper": FreshGaussianSizes(
+            FreshStartSizes(100, 100, 900, (200, 1000, 10000), (1.0, 0.9), 100, 500),
+            CalibrationSizes(64, 4000, 10**7),
+            FreshGridSizes(
+                100,
+                (0.5, 0.7, 0.9, 1.0),
+                (100, 200, 500, 1000, 2000, 5000, 10000, 20000, 50000),
+                (0.125, 0.25, 0.5, 1, 2, 4, 8, 16, 32, 64, 100),
+                100,
+            ),
+            FreshMemorySizes(100, 1000, 10000, (1, 2, 3, 4, 5, 6, 7, 8, 9, 10), 200),
+            FreshDatasetSizes(100, (1.0, 0.75, 0.5, 0.25), (1.0, 0.99, 0.95, 0.9), 0.5, _log_grid(2, 9), 100),
         ),
     },
-    # §5, App. G: the fresh data loop. Gaussian parts (C5–C8); the DDPM part of Fig. 10 is under "ddpm".
-    "04": {
-        "smoke": dict(
-            fig10=dict(d=10, n_r=100, n_s=900, n_inis=(200, 1000, 10000), lams=(1.0, 0.9), generations=12, trials=30),
-            calibration=dict(points=24, trials=300, n_max=10**5),
-            grid=dict(d=5, lams=(0.7, 0.9, 1.0), n_rs=(10, 100), ratios=(0.5, 4, 16), trials=12),
-            memory=dict(d=5, n_r=100, n_s=1000, ks=(1, 2, 4), trials=12),
-            size=dict(d=5, ps=(1.0, 0.5), lams=(1.0, 0.9), p_bias=0.5, ns=(100, 1000, 10000), trials=12),
-        ),
-        "small": dict(
-            fig10=dict(d=100, n_r=100, n_s=900, n_inis=(200, 1000, 10000), lams=(1.0, 0.9), generations=60, trials=100),
-            calibration=dict(points=48, trials=2000, n_max=10**6),
-            grid=dict(
-                d=20,
-                lams=(0.5, 0.7, 0.9, 1.0),
-                n_rs=(20, 50, 100, 200, 500, 1000, 2000),
-                ratios=(0.25, 0.5, 1, 2, 4, 8, 16, 32, 64),
-                trials=40,
-            ),
-            memory=dict(d=20, n_r=1000, n_s=10000, ks=(1, 2, 3, 4, 6, 8, 10), trials=100),
-            size=dict(
-                d=20,
-                ps=(1.0, 0.75, 0.5, 0.25),
-                lams=(1.0, 0.99, 0.95, 0.9),
-                p_bias=0.5,
-                ns=tuple(int(10**e) for e in np.arange(2, 8.01, 0.5)),
-                trials=40,
-            ),
-        ),
-        "paper": dict(
-            fig10=dict(
-                d=100, n_r=100, n_s=900, n_inis=(200, 1000, 10000), lams=(1.0, 0.9), generations=100, trials=500
-            ),
-            calibration=dict(points=64, trials=4000, n_max=10**7),
-            grid=dict(
-                d=100,
-                lams=(0.5, 0.7, 0.9, 1.0),
-                n_rs=(100, 200, 500, 1000, 2000, 5000, 10000, 20000, 50000),
-                ratios=(0.125, 0.25, 0.5, 1, 2, 4, 8, 16, 32, 64, 100),
-                trials=100,
-            ),
-            memory=dict(d=100, n_r=1000, n_s=10000, ks=(1, 2, 3, 4, 5, 6, 7, 8, 9, 10), trials=200),
-            size=dict(
-                d=100,
-                ps=(1.0, 0.75, 0.5, 0.25),
-                lams=(1.0, 0.99, 0.95, 0.9),
-                p_bias=0.5,
-                ns=tuple(int(10**e) for e in np.arange(2, 9.01, 0.5)),
-                trials=100,
-            ),
-        ),
-    },
-    # The conditional DDPM on MNIST (§3.2–3.4, §4, §5; notebooks 02, 03 and the DDPM part of 04). One entry for
-    # the three notebooks, so that their loops share the same family and the same trained generation 1.
-    "ddpm": {
-        "smoke": dict(
-            family=dict(width=8, patch=4, T=500, steps=15, batch_size=32, lr=2e-3, ema=0.99, sample_steps=4),
+    DDPMSizes: {
+        "smoke": DDPMSizes(
+            DDPMFamily(width=8, patch=4, T=500, steps=15, batch_size=32, lr=2e-3, ema=0.99, sample_steps=4),
             n=200,
             generations=3,
             lams=(1.0, 0.8, 0.5),
@@ -121,8 +235,8 @@ _SIZES: dict[str, dict[str, dict[str, Any]]] = {
             tsne_generations=(1, 3),
             grid_generations=(1, 2, 3),
         ),
-        "small": dict(
-            family=dict(width=32, patch=2, T=500, steps=2000, batch_size=32, lr=2e-3, ema=0.99, sample_steps=20),
+        "small": DDPMSizes(
+            DDPMFamily(width=32, patch=2, T=500, steps=2000, batch_size=32, lr=2e-3, ema=0.99, sample_steps=20),
             n=1000,
             generations=5,
             lams=(1.0, 0.5),
@@ -135,8 +249,8 @@ _SIZES: dict[str, dict[str, dict[str, Any]]] = {
             tsne_generations=(1, 3, 5),
             grid_generations=(1, 2, 3, 4, 5),
         ),
-        "paper": dict(
-            family=dict(width=64, patch=1, T=500, steps=20000, batch_size=128, lr=2e-4, ema=0.9995, sample_steps=None),
+        "paper": DDPMSizes(
+            DDPMFamily(width=64, patch=1, T=500, steps=20000, batch_size=128, lr=2e-4, ema=0.9995, sample_steps=None),
             n=60000,
             generations=10,
             lams=(1.0, 0.9, 0.8, 0.7, 0.5),
@@ -150,22 +264,22 @@ _SIZES: dict[str, dict[str, dict[str, Any]]] = {
             grid_generations=(1, 2, 4, 6, 8, 10),
         ),
     },
-    # StyleGAN2 with truncation λ (§3.2–4.1, C12; notebooks 02, 03, 06 through madutils.stylegan_loops). The keys
-    # of "generations" are the loops: fully synthetic at λ = 1 and 0.7, augmentation (growing pool) at λ = 1.
-    "stylegan": {
-        "smoke": dict(
+    StyleGANSizes: {
+        "smoke": StyleGANSizes(
             data="mnist",
             resolution=32,
-            family=dict(channel_base=128, channel_max=16, z_dim=16, w_dim=16, mapping_layers=2, steps=4, batch_size=8),
+            family=StyleGANFamily(
+                channel_base=128, channel_max=16, z_dim=16, w_dim=16, mapping_layers=2, steps=4, batch_size=8
+            ),
             n=64,
             generations={"fully synthetic λ=1": 3, "fully synthetic λ=0.7": 3, "augmentation λ=1": 3},
             keep_images=40,
             grid=12,
         ),
-        "small": dict(
+        "small": StyleGANSizes(
             data="mnist",
             resolution=32,
-            family=dict(
+            family=StyleGANFamily(
                 channel_base=256,
                 channel_max=32,
                 z_dim=64,
@@ -182,10 +296,10 @@ _SIZES: dict[str, dict[str, dict[str, Any]]] = {
             keep_images=100,
             grid=20,
         ),
-        "paper": dict(
+        "paper": StyleGANSizes(
             data="ffhq",
             resolution=128,
-            family=dict(
+            family=StyleGANFamily(
                 channel_base=32768,
                 channel_max=512,
                 z_dim=512,
@@ -203,34 +317,33 @@ _SIZES: dict[str, dict[str, dict[str, Any]]] = {
             grid=16,
         ),
     },
-    # App. B: WGAN-GP on MNIST (C10), 25-mode GMM (C9), normalizing flow on Rosenbrock (C11).
-    "05": {
-        "smoke": dict(
-            wgan=dict(family=dict(width=16, steps=10, batch_size=32), n=300, generations=3),
-            gmm=dict(n=300, iterations=12, seeds=(0, 1), shown=(1, 6, 12), reference=500),
-            flow=dict(
-                family=dict(epochs=2, hidden=16, n_layers=4), n=500, generations=3, lams=(1.0, 0.8), reference=500
-            ),
+    WGANSizes: {
+        "smoke": WGANSizes(WGANFamily(width=16, steps=10, batch_size=32), n=300, generations=3),
+        "small": WGANSizes(WGANFamily(width=128, steps=1200), n=10000, generations=6),
+        "paper": WGANSizes(WGANFamily(width=256, steps=20000), n=60000, generations=100),
+    },
+    GMMSizes: {
+        "smoke": GMMSizes(n=300, iterations=12, seeds=(0, 1), shown=(1, 6, 12), reference=500),
+        "small": GMMSizes(n=1000, iterations=1000, seeds=(0, 1), shown=(1, 100, 1000), reference=2000),
+        "paper": GMMSizes(n=1000, iterations=2000, seeds=(0, 1, 2), shown=(1, 200, 2000), reference=2000),
+    },
+    FlowSizes: {
+        "smoke": FlowSizes(
+            FlowFamily(epochs=2, hidden=16, n_layers=4), n=500, generations=3, lams=(1.0, 0.8), reference=500
         ),
-        "small": dict(
-            wgan=dict(family=dict(width=128, steps=1200), n=10000, generations=6),
-            gmm=dict(n=1000, iterations=1000, seeds=(0, 1), shown=(1, 100, 1000), reference=2000),
-            flow=dict(family=dict(), n=5000, generations=16, lams=(1.0, 0.8), reference=5000),
-        ),
-        "paper": dict(
-            wgan=dict(family=dict(width=256, steps=20000), n=60000, generations=100),
-            gmm=dict(n=1000, iterations=2000, seeds=(0, 1, 2), shown=(1, 200, 2000), reference=2000),
-            flow=dict(family=dict(), n=10000, generations=16, lams=(1.0, 0.8), reference=10000),
-        ),
+        "small": FlowSizes(FlowFamily(), n=5000, generations=16, lams=(1.0, 0.8), reference=5000),
+        "paper": FlowSizes(FlowFamily(), n=10000, generations=16, lams=(1.0, 0.8), reference=10000),
     },
 }
 
+S = TypeVar("S")
 
-def sizes(notebook: str, scale: str) -> MappingProxyType:
-    """The sizes of one notebook at one scale (read-only)."""
+
+def sizes(kind: type[S], scale: str) -> S:
+    """The sizes of one experiment at one scale, e.g. ``sizes(DDPMSizes, "small")``."""
     check_scale(scale)
     try:
-        table = _SIZES[notebook]
-    except KeyError:
-        raise ValueError(f"no sizes for notebook {notebook!r}; known: {sorted(_SIZES)}") from None
-    return MappingProxyType(dict(table[scale]))
+        return _SIZES[kind][scale]  # type: ignore[return-value]
+    except (KeyError, TypeError):
+        known = ", ".join(k.__name__ for k in _SIZES)
+        raise ValueError(f"no sizes for {kind!r}; known: {known}") from None

@@ -1,16 +1,18 @@
 """The result store: run folders keyed by a hash of the full configuration, one atomic folder a generation,
-resume after the last complete generation, and tidy tables that figures are drawn from.
+resume after the last complete generation, single cached results, and the in-memory run of a loop without a
+store.
 
 Layout (DESIGN.md)::
 
-    runs/<scale>/<experiment>/<run-key>/config.json
-    runs/<scale>/<experiment>/<run-key>/gen-001/{manifest.json, metrics.json, *.npy, model.pt}
-    runs/<scale>/<experiment>/cache/<key>/...            single results (a Monte Carlo grid point, a shared fit)
+    runs/<scale>/<folder>/<run-key>/config.json
+    runs/<scale>/<folder>/<run-key>/gen-001/{manifest.json, metrics.json, *.npy, model.pkl}
+    runs/<scale>/<folder>/cache/<key>/...            single results (a Monte Carlo grid point, a shared fit)
 
 A generation folder is written under a temporary name and renamed into place when complete, so a killed process
 leaves either a complete generation or a temporary folder that the next run deletes. Every file is listed with its
-size and sha256 in ``manifest.json``; a file that does not match is reported as corrupted, never silently used or
-deleted.
+size and sha256 in ``manifest.json``; every read checks the file it reads against both, and a file that does not
+match is reported as corrupted, never silently used or deleted. A run is computed under a per-run lock, so two
+processes never compute the same loop.
 """
 
 from __future__ import annotations
@@ -22,15 +24,17 @@ import json
 import os
 import pickle
 import shutil
+import socket
+import sys
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from .utils import canonical, config_key, sha256_file
+from .utils import canonical, config_key
 
 
 class StoreError(RuntimeError):
@@ -93,47 +97,69 @@ class _AtomicFolder:
         _fsync_dir(self.final.parent)
 
 
-def _read_folder(folder: Path, verify: bool = True) -> dict[str, Path]:
-    """The files of a published folder, checked against its manifest."""
+def _read_folder(folder: Path) -> dict[str, tuple[Path, dict]]:
+    """The files of a published folder with their manifest entries (size and sha256); the sizes are checked here,
+    each file's checksum when it is read (:func:`_read_checked`)."""
     manifest = folder / "manifest.json"
     hint = f"Delete {folder} (and, for a generation, every later generation of that run) so that it is recomputed."
     try:
         files = json.loads(manifest.read_text())["files"]
-    except (OSError, ValueError, KeyError) as exc:
+        files = {str(name): {"bytes": int(m["bytes"]), "sha256": str(m["sha256"])} for name, m in files.items()}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise StoreError(f"stored result {folder} has no readable manifest ({exc}). {hint}") from None
-    paths = {}
+    out = {}
     for name, meta in files.items():
         path = folder / name
         if not path.is_file() or path.stat().st_size != meta["bytes"]:
             raise StoreError(f"stored file {path} is missing or has the wrong size: the result is corrupted. {hint}")
-        if verify and sha256_file(path) != meta["sha256"]:
-            raise StoreError(f"stored file {path} does not match its checksum: the result is corrupted. {hint}")
-        paths[name] = path
-    return paths
+        out[name] = (path, meta)
+    return out
 
 
-def _load_array(path: Path) -> np.ndarray:
-    return np.load(path, allow_pickle=False)
+def _read_checked(path: Path, meta: dict) -> bytes:
+    """The bytes of a stored file, after checking them against the sha256 of its manifest: a result is never
+    served without this check (a same-size corruption changes the checksum, not the size)."""
+    data = path.read_bytes()
+    if len(data) != meta["bytes"] or hashlib.sha256(data).hexdigest() != meta["sha256"]:
+        raise StoreError(
+            f"stored file {path} does not match the checksum in its manifest: the result is corrupted. "
+            f"Delete {path.parent} (and, for a generation, every later generation of that run) to recompute it."
+        )
+    return data
+
+
+def _load_array(path: Path, meta: dict) -> np.ndarray:
+    return np.load(io.BytesIO(_read_checked(path, meta)), allow_pickle=False)
+
+
+def _load_json(path: Path, meta: dict) -> Any:
+    try:
+        return json.loads(_read_checked(path, meta))
+    except ValueError:
+        raise StoreError(f"stored file {path} is not valid JSON; delete {path.parent} to recompute it") from None
 
 
 class Generation:
-    """One stored generation: its metrics, arrays (synthetic output, features, grids) and optionally its model."""
+    """One stored generation: its metrics, arrays (synthetic output, features, grids) and optionally its model.
+    Every file is checked against its manifest's checksum when it is read."""
 
-    def __init__(self, folder: Path, verify: bool = True):
+    def __init__(self, folder: Path):
         self.folder = folder
-        self.files = _read_folder(folder, verify=verify)
-        self.metrics: dict[str, float] = json.loads(self.files["metrics.json"].read_text())
+        self.files = _read_folder(folder)
+        if "metrics.json" not in self.files:
+            raise StoreError(f"generation {folder} stored no metrics.json; delete it so that it is recomputed")
+        self.metrics: dict[str, float] = _load_json(*self.files["metrics.json"])
 
     def array(self, name: str) -> np.ndarray:
         try:
-            return _load_array(self.files[name + ".npy"])
+            return _load_array(*self.files[name + ".npy"])
         except KeyError:
             raise KeyError(f"generation {self.folder} stored no array {name!r}") from None
 
     def arrays(self, prefix: str = "") -> dict[str, np.ndarray]:
         return {
-            n[: -len(".npy")]: _load_array(p)
-            for n, p in self.files.items()
+            n[: -len(".npy")]: _load_array(*f)
+            for n, f in self.files.items()
             if n.endswith(".npy") and n.startswith(prefix)
         }
 
@@ -143,14 +169,13 @@ class Generation:
     def model(self) -> Any:
         if "model.pkl" not in self.files:
             raise KeyError(f"generation {self.folder} stored no model")
-        return _unpickle(self.files["model.pkl"])
+        return _unpickle(_read_checked(*self.files["model.pkl"]))
 
 
-def _unpickle(path: Path) -> Any:
+def _unpickle(data: bytes) -> Any:
     import torch
 
-    with open(path, "rb") as f:
-        return torch.load(f, map_location="cpu", weights_only=False)
+    return torch.load(io.BytesIO(data), map_location="cpu", weights_only=False)
 
 
 def _pickle_bytes(obj: Any) -> bytes:
@@ -173,7 +198,8 @@ class Run:
     def completed(self) -> int:
         """The number of complete generations 1..m stored (stale temporary folders of killed runs are removed).
 
-        Raises :class:`StoreError` when the stored generations are not contiguous or a manifest is unreadable.
+        Every generation's manifest and file sizes are checked, and its metrics against their checksum. Raises
+        :class:`StoreError` when the stored generations are not contiguous or a stored file does not match.
         """
         for tmp in self.path.glob(".gen-*.tmp-*"):
             if _pid_gone(tmp.name):
@@ -185,7 +211,7 @@ class Run:
                 "Delete the generations after the first gap so that they are recomputed."
             )
         for t in gens:
-            _read_folder(self._gen_path(t), verify=False)
+            Generation(self._gen_path(t))
         return len(gens)
 
     def write_generation(
@@ -198,10 +224,11 @@ class Run:
         """Store generation ``t`` atomically (temporary folder, then rename)."""
         final = self._gen_path(t)
         if final.exists():
-            raise StoreError(f"generation {final} is already stored; a run never overwrites a stored generation")
-        clean = {}
-        for k, v in (metrics or {}).items():
-            clean[k] = float(v)
+            raise StoreError(
+                f"generation {final} is already stored; a run never overwrites a stored generation (was the run "
+                "computed by two processes without its lock?)"
+            )
+        clean = {k: float(v) for k, v in (metrics or {}).items()}
         with _AtomicFolder(final) as folder:
             folder.add_bytes("metrics.json", json.dumps(clean, indent=1, sort_keys=True).encode())
             for name, array in (arrays or {}).items():
@@ -209,35 +236,88 @@ class Run:
             if model is not None:
                 folder.add_bytes("model.pkl", _pickle_bytes(model))
 
-    def generation(self, t: int, verify: bool = True) -> Generation:
+    def generation(self, t: int) -> Generation:
         path = self._gen_path(t)
         if not path.is_dir():
             raise StoreError(f"generation {t} of run {self.path} is not stored yet")
-        return Generation(path, verify=verify)
+        return Generation(path)
 
     def metrics(self) -> pd.DataFrame:
-        """Tidy metrics of this run: one row per generation × metric."""
+        """Tidy metrics of this run: one row per generation × metric (each read checked against its checksum)."""
         rows = []
         for t in range(1, self.completed() + 1):
-            for name, value in self.generation(t, verify=False).metrics.items():
+            for name, value in self.generation(t).metrics.items():
                 rows.append({"generation": t, "metric": name, "value": value})
         return pd.DataFrame(rows, columns=["generation", "metric", "value"])
 
+    @contextlib.contextmanager
+    def lock(self):
+        """Hold this run for one process: a second process that asks for it waits (and says so) until the first
+        is done, then resumes after what the first stored. The operating system releases the lock when the
+        holder dies, so a killed process never blocks a run."""
+        with _lock(self.path / ".lock", f"run {self.path}"):
+            yield
+
+
+class MemoryGeneration:
+    """A generation kept in memory (a loop run without a store)."""
+
+    def __init__(self, metrics, arrays, model):
+        self.metrics, self._arrays, self._model, self.folder = metrics, arrays, model, "<memory>"
+
+    def array(self, name):
+        return self._arrays[name]
+
+    def arrays(self, prefix=""):
+        return {k: v for k, v in self._arrays.items() if k.startswith(prefix)}
+
+    def has(self, name):
+        return name in self._arrays
+
+    def model(self):
+        return self._model
+
+
+class MemoryRun:
+    """The in-memory counterpart of :class:`Run`, for loops run without a store."""
+
+    def __init__(self, config):
+        self.config, self.key, self.path, self.gens = config, "memory", "<memory>", []
+
+    def completed(self):
+        return len(self.gens)
+
+    def write_generation(self, t, metrics, arrays=None, model=None):
+        self.gens.append(MemoryGeneration({k: float(metrics[k]) for k in sorted(metrics)}, arrays or {}, model))
+
+    def generation(self, t):
+        return self.gens[t - 1]
+
+    def metrics(self):
+        rows = [
+            {"generation": t, "metric": k, "value": v} for t, g in enumerate(self.gens, 1) for k, v in g.metrics.items()
+        ]
+        return pd.DataFrame(rows, columns=["generation", "metric", "value"])
+
+    @contextlib.contextmanager
+    def lock(self):
+        yield
+
 
 class Store:
-    """All results of one scale: ``runs/<scale>/``."""
+    """All results of one scale: ``runs/<scale>/``, one folder per experiment."""
 
     def __init__(self, root: Path | str):
         self.root = Path(root)
 
     # -- loop runs ------------------------------------------------------------------------------------------------
 
-    def run(self, experiment: str, config: Any) -> Run:
-        """The run folder of a configuration (created on first use). A folder whose stored configuration differs
-        from ``config`` is an error, never reused."""
+    def run(self, folder: str, config: Any) -> Run:
+        """The run folder of a configuration under ``runs/<scale>/<folder>/`` (created on first use). A folder
+        whose stored configuration differs from ``config`` is an error, never reused."""
         canon = canonical(config)
         key = config_key(canon)
-        path = self.root / experiment / key
+        path = self.root / folder / key
         stored = path / "config.json"
         if stored.is_file():
             try:
@@ -250,105 +330,114 @@ class Store:
                     "Move that folder away or delete it; stored results are never reused for another configuration."
                 )
         else:
-            path.mkdir(parents=True, exist_ok=True)
-            tmp = path / f".config.json.tmp-{os.getpid()}"
-            _write_json(tmp, canon)
-            os.replace(tmp, stored)
+            try:
+                path.mkdir(parents=True, exist_ok=True)
+                tmp = path / f".config.json.tmp-{os.getpid()}"
+                _write_json(tmp, canon)
+                os.replace(tmp, stored)
+            except OSError as exc:
+                raise StoreError(
+                    f"cannot create the run folder {path} ({exc.strerror}); make {self.root} writable or point "
+                    "MAD_ROOT at a writable project folder"
+                ) from None
         return Run(path, canon, key)
-
-    def runs(self, experiment: str) -> Iterator[Run]:
-        for cfg in sorted((self.root / experiment).glob("*/config.json")):
-            yield Run(cfg.parent, json.loads(cfg.read_text()), cfg.parent.name)
 
     # -- single cached results ------------------------------------------------------------------------------------
 
     def cached_arrays(
-        self, experiment: str, config: Any, compute: Callable[[], dict[str, np.ndarray]]
+        self, folder: str, config: Any, compute: Callable[[], dict[str, np.ndarray]]
     ) -> dict[str, np.ndarray]:
         """A dict of arrays computed once per configuration and stored atomically (e.g. one Monte Carlo grid
-        point); later calls with the same configuration load it."""
-        folder = self._cache_folder(experiment, config)
-        with _lock(folder):
-            if not (folder / "manifest.json").is_file():
-                result = compute()
-                with _AtomicFolder(folder) as f:
-                    f.add_bytes("config.json", json.dumps(canonical(config), sort_keys=True).encode())
-                    for name, array in result.items():
-                        f.add_array(name, np.asarray(array))
-        files = _read_folder(folder)
-        return {n[:-4]: _load_array(p) for n, p in files.items() if n.endswith(".npy")}
+        point); later calls with the same configuration load it, checked against its checksums."""
+        path = self._cache_folder(folder, config)
+        if not (path / "manifest.json").is_file():
+            with _lock(path.with_name(f".{path.name}.lock"), f"cached result {path}"):
+                if not (path / "manifest.json").is_file():
+                    result = compute()
+                    with _AtomicFolder(path) as f:
+                        f.add_bytes("config.json", json.dumps(canonical(config), sort_keys=True).encode())
+                        for name, array in result.items():
+                            f.add_array(name, np.asarray(array))
+        files = _read_folder(path)
+        self._check_cached_config(path, files, config)
+        return {n[:-4]: _load_array(*f) for n, f in files.items() if n.endswith(".npy")}
 
-    def cached_object(self, experiment: str, config: Any, compute: Callable[[], Any]) -> Any:
+    def cached_object(self, folder: str, config: Any, compute: Callable[[], Any]) -> Any:
         """An object (a fitted model) computed once per configuration, e.g. the generation-1 model that every
         loop with the same real data shares."""
-        folder = self._cache_folder(experiment, config)
-        with _lock(folder):
-            if not (folder / "manifest.json").is_file():
-                value = compute()
-                with _AtomicFolder(folder) as f:
-                    f.add_bytes("config.json", json.dumps(canonical(config), sort_keys=True).encode())
-                    f.add_bytes("object.pkl", _pickle_bytes(value))
-                return value
-        return _unpickle(_read_folder(folder)["object.pkl"])
+        path = self._cache_folder(folder, config)
+        if not (path / "manifest.json").is_file():
+            with _lock(path.with_name(f".{path.name}.lock"), f"cached result {path}"):
+                if not (path / "manifest.json").is_file():
+                    value = compute()
+                    with _AtomicFolder(path) as f:
+                        f.add_bytes("config.json", json.dumps(canonical(config), sort_keys=True).encode())
+                        f.add_bytes("object.pkl", _pickle_bytes(value))
+                    return value
+        files = _read_folder(path)
+        self._check_cached_config(path, files, config)
+        return _unpickle(_read_checked(*files["object.pkl"]))
 
-    def _cache_folder(self, experiment: str, config: Any) -> Path:
-        folder = self.root / experiment / "cache" / config_key(config)
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        for tmp in folder.parent.glob(f".{folder.name}.tmp-*"):
+    @staticmethod
+    def _check_cached_config(path: Path, files: dict, config: Any) -> None:
+        if "config.json" not in files or _load_json(*files["config.json"]) != json.loads(
+            json.dumps(canonical(config), sort_keys=True)
+        ):
+            raise StoreError(
+                f"cached result {path} was computed for another configuration than the one asked for; delete it "
+                "so that it is recomputed"
+            )
+
+    def _cache_folder(self, folder: str, config: Any) -> Path:
+        path = self.root / folder / "cache" / config_key(config)
+        if path.is_dir():
+            return path
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(
+                f"cannot create {path.parent} ({exc.strerror}); make {self.root} writable or point MAD_ROOT at a "
+                "writable project folder"
+            ) from None
+        for tmp in path.parent.glob(f".{path.name}.tmp-*"):
             if _pid_gone(tmp.name):
                 shutil.rmtree(tmp, ignore_errors=True)
-        return folder
-
-    # -- tidy tables ----------------------------------------------------------------------------------------------
-
-    def table(self, experiment: str, columns: tuple[str, ...] | None = None) -> pd.DataFrame:
-        """The tidy table of an experiment: one row per run × generation × metric, with the run's configuration
-        flattened into columns (``loop.lam`` → ``lam``, other parts keep a ``part.`` prefix) and, in column
-        ``family_key``, the hash of the run's whole model family (compare with ``config_key(identity(family))`` to
-        keep only the runs of one family)."""
-        frames = []
-        for run in self.runs(experiment):
-            df = run.metrics()
-            if df.empty:
-                continue
-            for k, v in flatten_config(run.config).items():
-                if columns is None or k in columns:
-                    df[k] = v if not isinstance(v, list) else str(v)
-            df["family_key"] = config_key(run.config.get("family"))
-            df["run"] = run.key
-            frames.append(df)
-        if not frames:
-            return pd.DataFrame(columns=["run", "generation", "metric", "value"])
-        return pd.concat(frames, ignore_index=True)
-
-
-def flatten_config(config: dict, prefix: str = "") -> dict[str, Any]:
-    """``{"loop": {"lam": 1}, "family": {"width": 16}}`` → ``{"lam": 1, "family.width": 16}``."""
-    out: dict[str, Any] = {}
-    for k, v in config.items():
-        if k == "__class__":
-            continue
-        name = k if (prefix in ("", "loop.")) else prefix + k
-        if isinstance(v, dict):
-            out.update(flatten_config(v, "loop." if k == "loop" else f"{name}."))
-        else:
-            out[name] = v
-    return out
+        return path
 
 
 @contextlib.contextmanager
-def _lock(folder: Path):
-    """Serialise the computation of one cached result between processes (notebooks run in parallel may ask
-    for the same shared generation-1 model); the second process waits, then loads what the first stored."""
-    lock_path = folder.with_name(f".{folder.name}.lock")
-    with open(lock_path, "a+") as handle:
+def _lock(lock_path: Path, what: str):
+    """An exclusive lock between processes on ``lock_path`` (``fcntl.flock``): the second process says that it
+    waits for the first, then waits. A folder this process cannot write (a read-only copy of finished results)
+    is read without a lock, since nothing will be computed in it."""
+    try:
+        handle = open(lock_path, "a+")  # noqa: SIM115 - closed below
+    except OSError as exc:
+        raise StoreError(
+            f"cannot lock {what} ({exc.strerror}: {lock_path}); the result is not stored yet and must be computed, "
+            "which needs a writable runs folder (make it writable or point MAD_ROOT elsewhere)"
+        ) from None
+    with handle:
         try:
             import fcntl
-
+        except ImportError:  # pragma: no cover - not POSIX: no cross-process lock
+            yield
+            return
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            print(f"{what} is being computed by {holder}; waiting for it to finish", file=sys.stderr, flush=True)
             fcntl.flock(handle, fcntl.LOCK_EX)
-        except ImportError:  # pragma: no cover - not POSIX: no cross-process lock, results stay correct
-            pass
-        yield
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"process {os.getpid()} on {socket.gethostname()}")
+        handle.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _pid_gone(tmp_name: str) -> bool:

@@ -59,12 +59,14 @@ def check_lam(lam: float, name: str = "lam") -> float:
 
 
 def check_int(value: Any, name: str, minimum: int = 0) -> int:
-    """An integer parameter with a lower bound, with an error that names it."""
+    """An integer parameter with a lower bound, with an error that names it.
+
+    Floats are refused even when integral (``3.0``): they would give another run key than ``3`` for the same
+    loop, and a float that reaches ``range`` or an array shape fails far from where it was written.
+    """
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        if isinstance(value, float) and value.is_integer():
-            value = int(value)
-        else:
-            raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+        hint = f" (write {int(value)})" if isinstance(value, float) and value.is_integer() else ""
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}{hint}")
     if value < minimum:
         raise ValueError(f"{name} must be >= {minimum}, got {value}")
     return int(value)
@@ -113,11 +115,24 @@ def resolve_device(device: str = "auto") -> str:
 
 
 def cpu_threads() -> int:
-    """Threads for CPU work: ``MAD_THREADS`` or every core this process may use."""
-    env = os.environ.get("MAD_THREADS")
+    """Threads for CPU work: ``MAD_THREADS`` (a positive integer) or every core this process may use."""
+    env = os.environ.get("MAD_THREADS", "").strip()
     if env:
-        return max(1, int(env))
+        try:
+            value = int(env)
+        except ValueError:
+            value = 0
+        if value < 1:
+            raise ValueError(f"MAD_THREADS = {env!r} is not a positive integer; unset it or set e.g. MAD_THREADS=2")
+        return value
     try:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # pragma: no cover - not on Linux
         return os.cpu_count() or 1
+
+
+def check_resolution(resolution: int) -> int:
+    r = check_int(resolution, "resolution", 8)
+    if r & (r - 1):
+        raise ValueError(f"resolution = {r} is not a power of two (StyleGAN2 grows from 4 × 4 by factors of 2)")
+    return r

@@ -8,7 +8,23 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from madutils.gaussian import GaussianFamily
+from madutils import montecarlo
+from madutils.loops import LoopConfig
+from madutils.models.gaussian import GaussianFamily
+from madutils.store import Run
+
+
+def simulate(d, trials, method="exact", var0=None, **loop):
+    """The batched Monte Carlo of the loop ``LoopConfig(**loop)``."""
+    return montecarlo.simulate(LoopConfig(**loop), d, trials, method=method, var0=var0)
+
+
+def stored_runs(store, folder):
+    """The runs stored under ``<store>/<folder>/``."""
+    import json
+
+    for cfg in sorted((store.root / folder).glob("*/config.json")):
+        yield Run(cfg.parent, json.loads(cfg.read_text()), cfg.parent.name)
 
 
 @dataclass(frozen=True)
@@ -33,9 +49,15 @@ class TagFamily:
         return np.stack([np.full(n, model["t"], dtype=np.int64), ids], axis=1)
 
 
-def record_training_set(model, output, t):
+@dataclass(frozen=True)
+class RecordTrainingSet:
     """Evaluation hook: store the training set of G^t with the generation."""
-    return {"train": model["train"], "n_train": len(model["train"])}
+
+    def __call__(self, model, output, t):
+        return {"train": model["train"], "n_train": len(model["train"])}
+
+
+record_training_set = RecordTrainingSet()
 
 
 @dataclass(frozen=True)
@@ -49,15 +71,36 @@ class SlowGaussianFamily(GaussianFamily):
         return super().fit(data, seed)
 
 
-def big_hook(model, output, t):
+@dataclass(frozen=True)
+class BigHook:
     """Evaluation hook with a few MB of arrays, so that writing a generation takes a while."""
-    rng = np.random.default_rng(t)
-    return {"trace": float(np.trace(model.cov)), "mu0": float(model.mu[0]), "noise": rng.normal(size=(600, 500))}
+
+    def __call__(self, model, output, t):
+        rng = np.random.default_rng(t)
+        return {"trace": float(np.trace(model.cov)), "mu0": float(model.mu[0]), "noise": rng.normal(size=(600, 500))}
 
 
-def trace_hook(model, output, t):
+@dataclass(frozen=True)
+class TraceHook:
     """Evaluation hook of the Gaussian family: scalars only."""
-    return {"trace": float(np.trace(model.cov)), "mu0": float(model.mu[0])}
+
+    def __call__(self, model, output, t):
+        return {"trace": float(np.trace(model.cov)), "mu0": float(model.mu[0])}
+
+
+@dataclass(frozen=True)
+class W2Hook:
+    """Evaluation hook of the Gaussian family: W2 to N(0, I_d)."""
+
+    d: int
+
+    def __call__(self, model, output, t):
+        from madutils import gaussian
+
+        return {"w2": float(gaussian.w2(model.mu, model.cov, np.zeros(self.d), np.eye(self.d)))}
+
+
+big_hook, trace_hook = BigHook(), TraceHook()
 
 
 @dataclass(frozen=True)

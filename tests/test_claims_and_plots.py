@@ -4,16 +4,17 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
+from loop_helpers import simulate
 
-from madutils import claims, gallery, gaussian, plots
-from madutils.scales import check_scale, sizes
+from madutils import claims, gallery, plots
+from madutils.scales import GaussianMartingaleSizes, check_scale, sizes
 
 
 def _c1_inputs(mislabel=1.0, trials=600, gens=200):
     results, n_ini = {}, {}
     for lam in (1.0, 0.8):
         for n_s in (10, 100):
-            sim = gaussian.simulate(d=2, generations=gens, trials=trials, n_ini=n_s, n_s=n_s, lam=lam, seed=1)
+            sim = simulate(d=2, generations=gens, trials=trials, n_ini=n_s, n_s=n_s, lam=lam, seed=1)
             results[(lam * mislabel if lam < 1 else lam, n_s)] = sim.arrays()
             n_ini[(lam * mislabel if lam < 1 else lam, n_s)] = n_s
     return results, n_ini
@@ -45,13 +46,13 @@ def test_claims_table_is_written_and_collected(project):
 def test_save_figure_and_gallery(project):
     fig, ax = plt.subplots()
     ax.plot([0, 1], [0, 1])
-    path = plots.save_figure(fig, "fig04_test_panel", scale="smoke", notebook="02", caption="A test.", paper_figure="4")
+    path = plots.save_figure(fig, "fig04_fully_synthetic_fid_precision_recall", scale="smoke", notebook="02", caption="A test.")
     assert path.is_file() and path.stat().st_size > 1000
     claims.record_claims(
         [claims.ClaimResult("C2", "02", "fig04", "s", "stat", "v", "not_run", "no GPU")], "02", "smoke"
     )
     readme = gallery.build("smoke", commit="abc1234").read_text()
-    assert "Paper Fig. 4" in readme and "fig04_test_panel.png" in readme and "not_run" in readme
+    assert "Paper Fig. 4" in readme and "fig04_fully_synthetic_fid_precision_recall.png" in readme and "not_run" in readme
     assert "abc1234" in readme
     # per-notebook commits: an old three-column row takes the run's commit, a four-column row its own
     timings = project / "timings.tsv"
@@ -60,10 +61,22 @@ def test_save_figure_and_gallery(project):
     assert "| 01_gaussian_martingale | 1.0 min | ok | `abc1234` |" in readme
     assert "| 02_fully_synthetic | 2.0 min | ok | `def5678` |" in readme and "commits that the table" in readme
     assert pd.read_csv(project / "figures" / "smoke" / "claims.csv").verdict.tolist() == ["not_run"]
-    meta = json.loads((project / "runs" / "smoke" / "meta" / "figures" / "fig04_test_panel.json").read_text())
+    meta = json.loads((project / "runs" / "smoke" / "meta" / "figures" / "fig04_fully_synthetic_fid_precision_recall.json").read_text())
     assert meta["caption"] == "A test."
     with pytest.raises(ValueError, match="figure name"):
         plots.save_figure(fig, "Figure 4", scale="smoke", notebook="02", caption="")
+    with pytest.raises(ValueError, match="not registered for notebook 02.*fig16_fully_synthetic_all_lambdas"):
+        plots.save_figure(fig, "fig99_not_a_figure", scale="smoke", notebook="02", caption="")
+    with pytest.raises(ValueError, match=r"notebook 02 records claims \['C9'\]"):
+        claims.record_claims([claims.ClaimResult("C9", "02", "f", "s", "stat", "v", "not_run")], "02", "smoke")
+    # a notebook that failed in its last run shows no figures or claims, and --forget removes what it recorded
+    timings.write_text("02_fully_synthetic\t120\tFAILED\tdef5678\n")
+    readme = gallery.build("smoke", timings=timings, commit="abc1234").read_text()
+    assert "failed in its last run" in readme and "fig04_fully_synthetic_fid_precision_recall.png" not in readme
+    assert pd.read_csv(project / "figures" / "smoke" / "claims.csv").empty
+    removed = gallery.forget("smoke", "02")
+    assert path in removed and not path.exists()
+    assert not (project / "runs" / "smoke" / "meta" / "claims" / "02.csv").exists()
     plt.close(fig)
 
 
@@ -71,7 +84,7 @@ def test_save_figure_fails_loudly_when_it_cannot_write(project):
     (project / "figures").write_text("not a folder")
     fig, _ = plt.subplots()
     with pytest.raises((OSError, FileExistsError, NotADirectoryError)):
-        plots.save_figure(fig, "nb01_x", scale="smoke", notebook="01", caption="")
+        plots.save_figure(fig, "nb01_trace_collapse", scale="smoke", notebook="01", caption="")
     plt.close(fig)
 
 
@@ -79,8 +92,9 @@ def test_unknown_scale():
     with pytest.raises(ValueError, match="unknown scale 'huge'"):
         check_scale("huge")
     with pytest.raises(ValueError, match="unknown scale"):
-        sizes("01", "huge")
-    assert sizes("01", "smoke")["trials"] < sizes("01", "small")["trials"] <= sizes("01", "paper")["trials"]
+        sizes(GaussianMartingaleSizes, "huge")
+    trials = [sizes(GaussianMartingaleSizes, s).trials for s in ("smoke", "small", "paper")]
+    assert trials[0] < trials[1] <= trials[2]
 
 
 def test_lambda_colours_are_distinct_and_stable():

@@ -3,37 +3,38 @@
 import numpy as np
 import pandas as pd
 import pytest
+from loop_helpers import simulate
 
-from madutils import claims, gaussian
+from madutils import claims, fresh
 
 
 @pytest.fixture(scope="module")
 def cal10():
-    return gaussian.calibrate(10, points=30, trials=800, n_max=10**5)
+    return fresh.calibrate(10, points=30, trials=800, n_max=10**5)
 
 
 def test_calibration_is_decreasing_and_matches_samples_at_d100():
     """E[W2] of real-only fits for n = 200, 500, 1,000, 5,000 (d = 100): exact Monte Carlo against drawing data."""
     ns = [200, 500, 1000, 5000]
     for n in ns:
-        exact = gaussian.simulate(d=100, generations=1, trials=400, n_ini=n, n_s=0, seed=1).w2[:, 0]
-        samples = gaussian.simulate(d=100, generations=1, trials=120, n_ini=n, n_s=0, seed=2, method="samples").w2[:, 0]
+        exact = simulate(d=100, generations=1, trials=400, n_ini=n, n_s=0, seed=1).w2[:, 0]
+        samples = simulate(d=100, generations=1, trials=120, n_ini=n, n_s=0, seed=2, method="samples").w2[:, 0]
         se = np.hypot(exact.std() / np.sqrt(exact.size), samples.std() / np.sqrt(samples.size))
         assert abs(exact.mean() - samples.mean()) < 4 * se, (n, exact.mean(), samples.mean())
-    cal = gaussian.calibrate(20, points=12, trials=200, n_max=10**4)
+    cal = fresh.calibrate(20, points=12, trials=200, n_max=10**4)
     assert np.all(np.diff(cal.w2) <= 0)
 
 
 def test_no_synthetic_data_gives_ratio_one(cal10):
-    e = gaussian.effective_sample_size(50, 0, 0.8, 10, calibration=cal10, trials=60)
+    e = fresh.effective_sample_size(50, 0, 0.8, 10, calibration=cal10, trials=60)
     assert e.converged
     assert e.ratio_low <= 1.0 <= e.ratio_high
     assert e.ratio == pytest.approx(1.0, abs=0.05)
 
 
 def test_unbiased_synthetic_data_is_admissible_and_biased_data_is_not(cal10):
-    good = gaussian.effective_sample_size(50, 200, 1.0, 10, calibration=cal10, trials=60)
-    bad = gaussian.effective_sample_size(50, 2000, 0.7, 10, calibration=cal10, trials=60)
+    good = fresh.effective_sample_size(50, 200, 1.0, 10, calibration=cal10, trials=60)
+    bad = fresh.effective_sample_size(50, 2000, 0.7, 10, calibration=cal10, trials=60)
     assert good.ratio_low > 1.0
     assert bad.ratio_high < 0.5
 
@@ -41,9 +42,7 @@ def test_unbiased_synthetic_data_is_admissible_and_biased_data_is_not(cal10):
 def test_limit_does_not_depend_on_n_ini():
     d, n_r, n_s, gens = 10, 20, 80, 60
     runs = {
-        n: gaussian.simulate(
-            d=d, generations=gens, trials=300, n_ini=n, n_s=n_s, real="fresh", n_r=n_r, lam=0.9, seed=n
-        ).w2
+        n: simulate(d=d, generations=gens, trials=300, n_ini=n, n_s=n_s, real="fresh", n_r=n_r, lam=0.9, seed=n).w2
         for n in (12, 10000)
     }
     rows = claims.c5_limit_independent_of_start({(0.9, n): w for n, w in runs.items()})
@@ -53,15 +52,14 @@ def test_limit_does_not_depend_on_n_ini():
 def test_c5_fails_when_the_loop_keeps_its_start():
     # a fully synthetic loop never forgets n_ini: its "limits" differ
     runs = {
-        (1.0, n): gaussian.simulate(d=5, generations=20, trials=300, n_ini=n, n_s=50, lam=1.0, seed=n).w2
-        for n in (10, 5000)
+        (1.0, n): simulate(d=5, generations=20, trials=300, n_ini=n, n_s=50, lam=1.0, seed=n).w2 for n in (10, 5000)
     }
     assert claims.c5_limit_independent_of_start(runs)[0].verdict == "not_reproduced"
 
 
 def test_too_few_generations_give_nan_with_a_warning():
     with pytest.warns(RuntimeWarning, match="needs about"):
-        lim = gaussian.fresh_limit(10, 1000, 1.0, 5, generations=30)
+        lim = fresh.fresh_limit(10, 1000, 1.0, 5, generations=30)
     assert np.isnan(lim.wd) and not lim.converged
 
 
@@ -76,12 +74,12 @@ def test_out_of_range_limit_gives_nan_with_a_warning(cal10):
 
 def test_calibration_dimension_must_match(cal10):
     with pytest.raises(ValueError, match="d = 10"):
-        gaussian.effective_sample_size(10, 10, 1.0, 20, calibration=cal10)
+        fresh.effective_sample_size(10, 10, 1.0, 20, calibration=cal10)
 
 
 def test_fresh_loop_without_real_data_is_rejected():
     with pytest.raises(ValueError, match="n_r = 0"):
-        gaussian.simulate(d=2, generations=3, trials=2, n_ini=5, n_s=5, real="fresh", n_r=0)
+        simulate(d=2, generations=3, trials=2, n_ini=5, n_s=5, real="fresh", n_r=0)
 
 
 def _fake_ess(thresholds):
@@ -96,7 +94,7 @@ def _fake_ess(thresholds):
 
 def test_admissible_threshold_interpolates_the_crossing():
     df = _fake_ess({(0.9, 100): 300.0})
-    thr = gaussian.admissible_thresholds(df)
+    thr = fresh.admissible_thresholds(df)
     assert thr.threshold.item() == pytest.approx(300.0, rel=1e-6)
     assert thr.low.item() < 300 < thr.high.item()
     assert thr.censored.item() == ""
@@ -115,7 +113,7 @@ def test_c6_on_a_grid_that_shows_the_claims_and_one_that_does_not():
         (1.0, 1000): 0,
     }
     df = _fake_ess(shown)
-    verdicts = [r.verdict for r in claims.c6_phase_transition(df, gaussian.admissible_thresholds(df))]
+    verdicts = [r.verdict for r in claims.c6_phase_transition(df, fresh.admissible_thresholds(df))]
     assert verdicts == ["reproduced"] * 5
     # thresholds proportional to n_r, and ordered the wrong way in λ
     wrong = {
@@ -127,7 +125,7 @@ def test_c6_on_a_grid_that_shows_the_claims_and_one_that_does_not():
         (0.9, 1000): 3000.0,
     }
     df = _fake_ess(wrong)
-    rows = claims.c6_phase_transition(df, gaussian.admissible_thresholds(df))
+    rows = claims.c6_phase_transition(df, fresh.admissible_thresholds(df))
     assert rows[2].verdict == "not_reproduced" and rows[3].verdict == "not_reproduced"
 
 

@@ -2,9 +2,12 @@ import numpy as np
 import ot
 import pytest
 import scipy.linalg
+from loop_helpers import simulate
 from scipy.stats import ks_2samp
 
 from madutils import gaussian
+from madutils.data import GaussianSource
+from madutils.models.gaussian import GaussianFamily
 
 
 def test_fit_matches_numpy():
@@ -83,8 +86,8 @@ def test_w2_closed_forms_and_degenerate_cases():
 
 
 def test_family_and_source_in_the_engine_protocol():
-    fam = gaussian.GaussianFamily()
-    src = gaussian.GaussianSource.standard(3)
+    fam = GaussianFamily()
+    src = GaussianSource.standard(3)
     x = src.draw(500, 0)
     model = fam.fit(x, 0)
     y = fam.sample(model, 500, 0.5, 1)
@@ -108,8 +111,8 @@ SETTINGS = [
 @pytest.mark.parametrize("kw", SETTINGS)
 def test_exact_and_samples_have_the_same_distribution(kw):
     gens = 5
-    a = gaussian.simulate(generations=gens, trials=2000, method="exact", seed=1, **kw)
-    b = gaussian.simulate(generations=gens, trials=2000, method="samples", seed=2, **kw)
+    a = simulate(generations=gens, trials=2000, method="exact", seed=1, **kw)
+    b = simulate(generations=gens, trials=2000, method="samples", seed=2, **kw)
     pvalues = [ks_2samp(getattr(a, m)[:, t], getattr(b, m)[:, t]).pvalue for m in ("w2", "trace") for t in range(gens)]
     # 10 tests per setting: with a Bonferroni bound a true difference of distribution fails this
     assert min(pvalues) > 0.001 / len(pvalues), pvalues
@@ -118,15 +121,15 @@ def test_exact_and_samples_have_the_same_distribution(kw):
 def test_simulate_is_seeded():
     kw = dict(d=3, generations=4, trials=20, n_ini=10, n_s=10, real="fresh", n_r=5, lam=0.9, memory=2)
     for method in ("exact", "samples"):
-        a, b = gaussian.simulate(method=method, seed=5, **kw), gaussian.simulate(method=method, seed=5, **kw)
-        c = gaussian.simulate(method=method, seed=6, **kw)
+        a, b = simulate(method=method, seed=5, **kw), simulate(method=method, seed=5, **kw)
+        c = simulate(method=method, seed=6, **kw)
         np.testing.assert_array_equal(a.w2, b.w2)
         assert not np.array_equal(a.w2, c.w2)
 
 
 def test_simulate_trace_expectation_is_lambda_power():
     """E[tr Σ_t] = λ^(t−1) tr Σ_0 (eq. 2): checked within 4 standard errors."""
-    res = gaussian.simulate(d=3, generations=4, trials=20000, n_ini=20, n_s=20, lam=0.7, var0=[1.0, 2.0, 0.5])
+    res = simulate(d=3, generations=4, trials=20000, n_ini=20, n_s=20, lam=0.7, var0=[1.0, 2.0, 0.5])
     expected = gaussian.expected_trace(4, 0.7, 3.5)
     se = res.trace.std(0) / np.sqrt(res.trace.shape[0])
     assert np.all(np.abs(res.trace.mean(0) - expected) < 4 * se)
@@ -135,7 +138,7 @@ def test_simulate_trace_expectation_is_lambda_power():
 def test_simulate_real_only_w2_matches_samples_reference():
     """Generation 1 of any loop is a fit on n_ini real samples: its W2 to N(0, I) against a direct computation."""
     d, n, trials = 6, 40, 3000
-    res = gaussian.simulate(d=d, generations=1, trials=trials, n_ini=n, n_s=0, seed=3)
+    res = simulate(d=d, generations=1, trials=trials, n_ini=n, n_s=0, seed=3)
     rng = np.random.default_rng(4)
     direct = [gaussian.w2(*gaussian.fit(rng.normal(size=(n, d))), np.zeros(d), np.eye(d)) for _ in range(trials)]
     assert ks_2samp(res.w2[:, 0], direct).pvalue > 1e-3
@@ -157,4 +160,4 @@ def test_simulate_real_only_w2_matches_samples_reference():
 def test_simulate_rejects_bad_input(kw, match):
     args = dict(d=2, generations=3, trials=2, n_ini=10, n_s=5) | kw
     with pytest.raises(ValueError, match=match):
-        gaussian.simulate(**args)
+        simulate(**args)

@@ -1,9 +1,19 @@
 import numpy as np
 import pytest
-from loop_helpers import FailingGaussianFamily, TagFamily, TagSource, record_training_set, trace_hook
+from loop_helpers import (
+    FailingGaussianFamily,
+    TagFamily,
+    TagSource,
+    W2Hook,
+    record_training_set,
+    simulate,
+    stored_runs,
+    trace_hook,
+)
 
-from madutils import gaussian
+from madutils.data import GaussianSource
 from madutils.loops import LoopConfig, LoopError, Part, loop_workers, run_loop, run_loops
+from madutils.models.gaussian import GaussianFamily
 from madutils.store import Store
 
 
@@ -78,7 +88,7 @@ def test_accumulating_pool_keeps_every_earlier_synthetic_sample():
 
 def test_composition_parts():
     cfg = LoopConfig(generations=3, n_ini=100, n_s=20, real="fresh", n_r=7)
-    assert cfg.composition(1) == [Part("real", 100, 1)]
+    assert cfg.composition(1) == [Part("initial", 100, 1)]
     assert cfg.composition(3) == [Part("fresh", 7, 3), Part("output", 20, 2)]
 
 
@@ -110,10 +120,10 @@ def test_bad_loop_configs_are_rejected(kw, match):
 
 def test_store_and_memory_give_the_same_results(tmp_path):
     cfg = LoopConfig(generations=6, n_ini=30, n_s=20, real="fresh", n_r=10, lam=0.8, memory=2)
-    hook = lambda m, o, t: {"trace": float(np.trace(m.cov))}  # noqa: E731
-    src = gaussian.GaussianSource.standard(3)
-    a = run_loop(gaussian.GaussianFamily(), cfg, src, store=Store(tmp_path), evaluate=hook, progress=False)
-    b = run_loop(gaussian.GaussianFamily(), cfg, src, store=None, evaluate=hook, progress=False)
+    hook = trace_hook
+    src = GaussianSource.standard(3)
+    a = run_loop(GaussianFamily(), cfg, src, store=Store(tmp_path), evaluate=hook, progress=False)
+    b = run_loop(GaussianFamily(), cfg, src, store=None, evaluate=hook, progress=False)
     np.testing.assert_array_equal(a.metrics().value, b.metrics().value)
 
 
@@ -144,7 +154,7 @@ def test_a_failing_generation_says_where_to_resume(tmp_path):
     cfg = LoopConfig(generations=5, n_ini=20, n_s=10)
     with pytest.raises(LoopError, match="generation 3 .*NaN.*Generations 1..2"):
         run_loop(Failing(), cfg, TagSource(), store=store, progress=False)
-    (run,) = store.runs("loop")
+    (run,) = stored_runs(store, "loop")
     assert run.completed() == 2
 
 
@@ -154,26 +164,26 @@ def test_engine_matches_batched_monte_carlo():
 
     d, gens = 3, 4
     cfg = dict(generations=gens, n_ini=20, n_s=15, real="fresh", n_r=5, lam=0.8)
-    src = gaussian.GaussianSource.standard(d)
-    hook = lambda m, o, t: {"w2": float(gaussian.w2(m.mu, m.cov, np.zeros(d), np.eye(d)))}  # noqa: E731
+    src = GaussianSource.standard(d)
+    hook = W2Hook(d)
     engine = []
     for seed in range(400):
-        run = run_loop(gaussian.GaussianFamily(), LoopConfig(seed=seed, **cfg), src, evaluate=hook, progress=False)
+        run = run_loop(GaussianFamily(), LoopConfig(seed=seed, **cfg), src, evaluate=hook, progress=False)
         engine.append(run.metrics().query("metric == 'w2'").sort_values("generation").value.to_numpy())
-    mc = gaussian.simulate(d=d, trials=4000, **cfg)
+    mc = simulate(d=d, trials=4000, **cfg)
     for t in range(gens):
         assert ks_2samp(np.array(engine)[:, t], mc.w2[:, t]).pvalue > 1e-3
 
 
 def test_loops_in_two_processes_equal_the_loops_run_one_after_another(tmp_path):
-    src = gaussian.GaussianSource.standard(3)
-    family = gaussian.GaussianFamily()
+    src = GaussianSource.standard(3)
+    family = GaussianFamily()
     cfgs = [
         LoopConfig(generations=4, n_ini=40, n_s=30, lam=1.0),
         LoopConfig(generations=4, n_ini=40, n_s=30, lam=0.7),
         LoopConfig(generations=3, n_ini=40, n_s=20, real="fresh", n_r=20, lam=0.9),
     ]
-    kw = dict(experiment="g", evaluate=trace_hook, progress=False)
+    kw = dict(folder="g", evaluate=trace_hook, progress=False)
     parallel = run_loops(family, cfgs, src, store=Store(tmp_path / "a"), workers=2, **kw)
     serial = [run_loop(family, cfg, src, store=Store(tmp_path / "b"), **kw) for cfg in cfgs]
     for p, s, cfg in zip(parallel, serial, cfgs, strict=True):
@@ -190,19 +200,17 @@ def test_a_failing_loop_among_parallel_ones_keeps_the_others_and_says_where_to_r
     family = FailingGaussianFamily(fail_lam=0.5, n_ini=40)
     cfgs = [LoopConfig(generations=3, n_ini=40, n_s=40, lam=lam) for lam in (1.0, 0.5)]
     with pytest.raises(LoopError, match="generation 2 .*NaN.*Generations 1..1"):
-        run_loops(family, cfgs, gaussian.GaussianSource.standard(2), store=store, workers=2, progress=False)
-    completed = sorted(run.completed() for run in store.runs("loop"))
+        run_loops(family, cfgs, GaussianSource.standard(2), store=store, workers=2, progress=False)
+    completed = sorted(run.completed() for run in stored_runs(store, "loop"))
     assert completed == [1, 3], "the healthy loop must finish, the failing one keep its first generation"
 
 
 def test_loop_workers():
-    family = gaussian.GaussianFamily()
+    family = GaussianFamily()
     assert loop_workers(family, jobs=1) == 1
     assert 1 <= loop_workers(family, jobs=8) <= 8
     assert loop_workers(family, jobs=8, workers=3) == 3
     with pytest.raises(ValueError, match="workers"):
         loop_workers(family, jobs=2, workers=0)
     with pytest.raises(ValueError, match="store"):
-        run_loops(
-            family, [LoopConfig(generations=2, n_ini=10, n_s=10)], gaussian.GaussianSource.standard(2), store=None
-        )
+        run_loops(family, [LoopConfig(generations=2, n_ini=10, n_s=10)], GaussianSource.standard(2), store=None)

@@ -4,12 +4,15 @@ flow (Rosenbrock reference, invertibility)."""
 import numpy as np
 import pytest
 import torch
+from loop_helpers import stored_runs
 
+from madutils.data import GridSource, RosenbrockSource, grid_modes, rosenbrock_log_density
 from madutils.loops import LoopConfig, LoopError, run_loop
+from madutils.metrics import mode_statistics
 from madutils.models import ddpm as ddpm_mod
 from madutils.models.ddpm import DDPMFamily, beta_schedule
-from madutils.models.flow import Flow, FlowFamily, RosenbrockSource, rosenbrock_log_density
-from madutils.models.gmm import GMMFamily, GMMModel, GridSource, grid_modes, mode_statistics
+from madutils.models.flow import Flow, FlowFamily
+from madutils.models.gmm import GMMFamily, GMMModel
 from madutils.models.wgan import WGANFamily
 from madutils.store import Store
 
@@ -166,7 +169,7 @@ def test_a_diverging_ddpm_stops_with_a_clear_error_and_keeps_stored_generations(
     monkeypatch.setattr(ddpm_mod.F, "mse_loss", nan_loss)
     with pytest.raises(LoopError, match="generation 2.*diverged.*resumes at generation 2"):
         run_loop(fam, cfg, Source(), store=store, progress=False)
-    (run,) = [r for r in store.runs("loop") if r.config["loop"]["generations"] == 3]
+    (run,) = [r for r in stored_runs(store, "loop") if r.config["loop"]["generations"] == 3]
     assert run.completed() == 1
 
 

@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from madutils.data import DatasetError, FFHQSource, load_ffhq
-from madutils.models.stylegan import ModulatedConv, StyleGANFamily, channels, check_resolution, truncate
+from madutils.models.stylegan import ModulatedConv, StyleGANFamily, channels, truncate
+from madutils.utils import check_resolution
 
 TINY = dict(channel_base=128, channel_max=16, z_dim=16, w_dim=16, mapping_layers=2, batch_size=8, progress=False)
 
@@ -207,22 +208,25 @@ def test_the_shared_stylegan_loops_at_smoke_scale(project, monkeypatch):
     import os
     from pathlib import Path
 
-    from madutils.notebook import setup_notebook
-    from madutils.stylegan_loops import StyleGANLoops
+    from madutils import experiments
+    from madutils.scales import StyleGANSizes, sizes
+    from madutils.store import Store
 
     data = os.environ.get("MAD_DATA") or str(Path(__file__).parent.parent / "data")
     monkeypatch.setenv("MAD_DATA", data)  # MNIST and LeNet of the checkout, outputs in the empty project
-    ctx = setup_notebook("06", "smoke", 0, "cpu", experiment="stylegan")
-    sg = StyleGANLoops(ctx)
-    aug = sg.config("augmentation", 1.0)
-    assert (aug.real, aug.accumulate, aug.n_r, aug.n_s) == ("fixed", True, sg.sizes["n"], sg.sizes["n"])
-    assert sg.config("fully synthetic", 0.7).real == "none" and sg.data_name == "MNIST 32×32"
-    with pytest.raises(ValueError, match="no StyleGAN loop 'fully synthetic λ=0.5'"):
-        sg.config("fully synthetic", 0.5)
-    with pytest.raises(ValueError, match="the StyleGAN loops are"):
-        sg.config("fresh", 1.0)
-    run = sg.run("fully synthetic", 1.0)
-    table = sg.table()
+    sg = experiments.stylegan("smoke", 0, "cpu")
+    n = sizes(StyleGANSizes, "smoke").n
+    aug = sg.loops["augmentation λ=1"]
+    assert (aug.real, aug.accumulate, aug.n_r, aug.n_s) == ("fixed", True, n, n)
+    assert sg.loops["fully synthetic λ=0.7"].real == "none" and sg.data == "MNIST 32×32"
+    with pytest.raises(ValueError, match=r"no loop \['fully synthetic λ=0.5'\] in experiment 'stylegan'"):
+        sg.select("fully synthetic λ=0.5")
+    store = Store(project / "runs")
+    one = sg.select("fully synthetic λ=1")
+    runs = one.run(store, progress=False)
+    table = runs.table()
     assert set(table.generation) == {1, 2, 3} and {"fid", "recall", "hf_share"} <= set(table.metric)
-    again = sg.run("fully synthetic", 1.0)  # read from the store, not trained again
+    assert set(table.loop) == {"fully synthetic λ=1"}
+    again = one.run(store, progress=False)["fully synthetic λ=1"]  # read from the store, not trained again
+    run = runs["fully synthetic λ=1"]
     assert again.run.key == run.run.key and again.model(3).state.keys() == run.model(3).state.keys()

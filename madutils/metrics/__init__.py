@@ -7,6 +7,7 @@ from .fid import fid, frechet_distance, gaussian_stats
 from .hook import ImageMetrics, ffhq_metrics, mnist_metrics
 from .prd import ReferenceSet, kth_neighbour_radii, precision_recall
 from .spectrum import high_frequency_share
+from .toy import ModeMetrics, TailMetrics, mode_statistics
 from .tsne import tsne
 
 __all__ = [
@@ -14,7 +15,9 @@ __all__ = [
     "InceptionFeatures",
     "InceptionWeightsError",
     "LeNetFeatures",
+    "ModeMetrics",
     "ReferenceSet",
+    "TailMetrics",
     "ffhq_metrics",
     "fid",
     "frechet_distance",
@@ -22,6 +25,7 @@ __all__ = [
     "high_frequency_share",
     "kth_neighbour_radii",
     "mnist_metrics",
+    "mode_statistics",
     "precision_recall",
     "tsne",
 ]

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -275,8 +276,15 @@ class InceptionFeatures:
             elif path is None:
                 raise InceptionWeightsError(self._missing("MAD_OFFLINE=1"))
             else:
-                with _pytorch_fid_loader(lambda: torch.load(path, map_location="cpu", weights_only=True)):
-                    self.net = fid_inception.InceptionV3([3])
+                try:
+                    with _pytorch_fid_loader(lambda: torch.load(path, map_location="cpu", weights_only=True)):
+                        self.net = fid_inception.InceptionV3([3])
+                except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, KeyError) as exc:
+                    raise InceptionWeightsError(
+                        f"the Inception weights file {path} cannot be read as pytorch-fid's weights "
+                        f"({type(exc).__name__}): it is corrupted or not {INCEPTION_FILE}. Delete it and download "
+                        f"{INCEPTION_URL} again to that path (its sha256 is published with pytorch-fid)."
+                    ) from None
             self.source = str(path)
         self.net.eval().to(self.device)
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -165,9 +166,12 @@ class DDPMFamily:
     decay, EMA ``ema``) train a fresh network every generation; ``sample_steps`` ≤ T ancestral steps are used when
     sampling (T: the full DDPM chain; fewer: evenly spaced timesteps with the DDPM posterior between them, as in
     the respacing of Nichol & Dhariwal 2021). ``conditioning`` is how the time and label embeddings enter the
-    U-Net ("scale-shift", the default, or "add"; see :class:`ResBlock`). ``device``, ``compile`` and ``progress`` do
-    not change results beyond floating-point round-off and are left out of the run key.
+    U-Net ("scale-shift", the default, or "add"; see :class:`ResBlock`). ``compile`` and ``progress`` do not change
+    results and are left out of the family's key; the device kind and the CPU thread count, which change them by
+    round-off, enter the run key through :func:`madutils.loops.compute_key`.
     """
+
+    thread_dependent: ClassVar[bool] = True  # results change with the CPU thread count: part of the run key
 
     width: int = 32
     patch: int = 2

@@ -12,31 +12,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
+from typing import ClassVar
 
 import numpy as np
 import torch
 import torch.nn as nn
 
 from ..utils import canonical, check_int, check_lam
-
-
-@dataclass(frozen=True)
-class RosenbrockSource:
-    """The 2-D Rosenbrock reference of App. B.4 as a real-data source for the loop engine."""
-
-    name: str = "rosenbrock"
-
-    def draw(self, n: int, seed: int) -> np.ndarray:
-        rng = np.random.default_rng(seed)
-        x1 = rng.standard_normal(n)
-        x2 = x1**2 + np.sqrt(0.5) * rng.standard_normal(n)
-        return np.stack([x1, x2], axis=1)
-
-
-def rosenbrock_log_density(xy: np.ndarray) -> np.ndarray:
-    """Normalised log density of the reference: N(x1; 0, 1) · N(x2; x1², 1/2)."""
-    x1, x2 = xy[..., 0], xy[..., 1]
-    return -0.5 * x1**2 - (x2 - x1**2) ** 2 - 0.5 * math.log(2 * math.pi) - 0.5 * math.log(math.pi)
 
 
 class ActNorm(nn.Module):
@@ -141,6 +123,8 @@ class FlowModel:
 class FlowFamily:
     """The 2-D flow as a model family for :func:`madutils.loops.run_loop`; λ is the latent temperature."""
 
+    thread_dependent: ClassVar[bool] = True  # results change with the CPU thread count: part of the run key
+
     n_layers: int = 8
     hidden: int = 64
     epochs: int = 20
@@ -201,33 +185,3 @@ class FlowFamily:
     @torch.no_grad()
     def log_density(self, model: FlowModel, xy: np.ndarray) -> np.ndarray:
         return self.network(model).log_prob(torch.as_tensor(np.asarray(xy, dtype=np.float32))).double().numpy()
-
-
-@dataclass
-class TailMetrics:
-    """Evaluation hook for the Rosenbrock loop: how much of the tails is left. ``tail_mass`` is the fraction of
-    samples with |x1| > 2 (4.55 % under the reference), ``x1_std`` the spread of x1 (1 under the reference),
-    ``x2_q99`` the 99th percentile of x2 (the reference's long upper tail), and precision and recall (k = 5)
-    against a fixed set of real samples."""
-
-    reference: np.ndarray
-    k: int = 5
-
-    def __post_init__(self) -> None:
-        from ..metrics.prd import ReferenceSet
-
-        self._ref = ReferenceSet(np.asarray(self.reference, dtype=np.float64), k=self.k, with_fid=False)
-
-    def key(self) -> dict:
-        return {"tail_metrics": self._ref.key()}
-
-    def __call__(self, model, output, t: int) -> dict:
-        x = np.asarray(output)
-        p, r = self._ref.precision_recall(x)
-        return {
-            "tail_mass": float(np.mean(np.abs(x[:, 0]) > 2)),
-            "x1_std": float(x[:, 0].std()),
-            "x2_q99": float(np.quantile(x[:, 1], 0.99)),
-            "precision": p,
-            "recall": r,
-        }

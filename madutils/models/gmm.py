@@ -20,27 +20,6 @@ import numpy as np
 
 from ..utils import check_int, check_lam
 
-GRID = np.array([-4.0, -2.0, 0.0, 2.0, 4.0])
-MODE_STD = 0.05
-
-
-def grid_modes() -> np.ndarray:
-    """The 25 mode centres, shape (25, 2)."""
-    return np.stack(np.meshgrid(GRID, GRID, indexing="ij"), axis=-1).reshape(-1, 2)
-
-
-@dataclass(frozen=True)
-class GridSource:
-    """The 25-mode reference P_r as a real-data source for the loop engine."""
-
-    std: float = MODE_STD
-    name: str = "grid25"
-
-    def draw(self, n: int, seed: int) -> np.ndarray:
-        rng = np.random.default_rng(seed)
-        modes = grid_modes()
-        return modes[rng.integers(0, len(modes), size=n)] + self.std * rng.standard_normal((n, 2))
-
 
 @dataclass
 class GMMModel:
@@ -107,51 +86,3 @@ def density(model: GMMModel, xy: np.ndarray) -> np.ndarray:
         q = np.einsum("ni,ij,nj->n", diff, inv, diff)
         out += w * np.exp(-0.5 * q) / (2 * np.pi * np.sqrt(np.linalg.det(c)))
     return out
-
-
-def mode_statistics(samples: np.ndarray, std: float = MODE_STD) -> dict[str, float]:
-    """Diversity measures of Fig. 15 and the mode count of Fig. 14, for samples of a 25-mode model.
-
-    ``total_variance``: trace of the sample covariance. ``modal_variance``: each sample is assigned to its nearest
-    true mode; the trace of the covariance of each mode's samples, averaged over the 25 modes (a mode with fewer
-    than two samples contributes 0). ``modes_covered``: modes with at least 1 % of the samples expected per mode
-    within 3 standard deviations of the centre. ``high_quality``: fraction of samples within 3 standard deviations
-    of some centre."""
-    x = np.asarray(samples, dtype=np.float64)
-    modes = grid_modes()
-    d = np.linalg.norm(x[:, None, :] - modes[None], axis=2)
-    nearest = d.argmin(axis=1)
-    close = d.min(axis=1) <= 3 * std
-    per_mode = []
-    covered = 0
-    for k in range(len(modes)):
-        xs = x[nearest == k]
-        per_mode.append(float(np.trace(np.cov(xs, rowvar=False))) if len(xs) >= 2 else 0.0)
-        covered += int(np.sum(close & (nearest == k)) >= max(1, 0.01 * len(x) / len(modes)))
-    return {
-        "total_variance": float(np.trace(np.cov(x, rowvar=False))),
-        "modal_variance": float(np.mean(per_mode)),
-        "modes_covered": float(covered),
-        "high_quality": float(close.mean()),
-    }
-
-
-@dataclass
-class ModeMetrics:
-    """Evaluation hook for the 2-D loops: the diversity measures of Fig. 15 (:func:`mode_statistics`) and precision
-    and recall (k = 5) against a fixed set of real samples."""
-
-    reference: np.ndarray
-    k: int = 5
-
-    def __post_init__(self) -> None:
-        from ..metrics.prd import ReferenceSet
-
-        self._ref = ReferenceSet(np.asarray(self.reference, dtype=np.float64), k=self.k, with_fid=False)
-
-    def key(self) -> dict:
-        return {"mode_metrics": self._ref.key()}
-
-    def __call__(self, model, output, t: int) -> dict:
-        p, r = self._ref.precision_recall(output)
-        return mode_statistics(output) | {"precision": p, "recall": r}

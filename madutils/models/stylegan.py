@@ -24,22 +24,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
+from typing import ClassVar
 
 import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..utils import canonical, check_int, check_lam, resolve_device
+from ..utils import canonical, check_int, check_lam, check_resolution, resolve_device
 
 SQRT2 = math.sqrt(2.0)
-
-
-def check_resolution(resolution: int) -> int:
-    r = check_int(resolution, "resolution", 8)
-    if r & (r - 1):
-        raise ValueError(f"resolution = {r} is not a power of two (StyleGAN2 grows from 4 × 4 by factors of 2)")
-    return r
 
 
 def channels(resolution: int, channel_base: int, channel_max: int) -> dict[int, int]:
@@ -281,6 +275,8 @@ class StyleGANFamily:
 
     ``steps`` generator steps of batch ``batch_size``, one discriminator step each, R1 weight ``r1_gamma`` applied
     every ``r1_interval`` steps (lazily, scaled by the interval), generator EMA ``ema``."""
+
+    thread_dependent: ClassVar[bool] = True  # results change with the CPU thread count: part of the run key
 
     channel_base: int = 512
     channel_max: int = 128

@@ -10,6 +10,7 @@ z ~ N(0, λ I) (the appendix runs λ = 1).
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -72,6 +73,8 @@ class WGANModel:
 class WGANFamily:
     """WGAN-GP as a model family for :func:`madutils.loops.run_loop`: ``steps`` generator steps (each after
     ``n_critic`` critic steps) of batch ``batch_size``."""
+
+    thread_dependent: ClassVar[bool] = True  # results change with the CPU thread count: part of the run key
 
     width: int = 256
     z_dim: int = 64

@@ -1,0 +1,347 @@
+"""The experiment layer: an experiment is a model family, a real source, an evaluation hook and a set of named
+loop configurations (with their seeds). It runs them (side by side where that pays, :func:`~madutils.loops.run_loops`)
+and returns its runs; every table, figure and claim is built from the runs it returns, never by filtering the
+store.
+
+Each experiment of the paper is defined once here and shared by the notebooks that draw it: the conditional DDPM
+(notebooks 02, 03, 04), StyleGAN2 (02, 03, 06), WGAN-GP, the GMM and the flow (05), and the Gaussian experiments
+(01, 04), whose Monte Carlo runs many trials of a loop at once (:class:`GaussianMonteCarlo`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from . import fresh
+from .loops import LoopConfig, LoopRun, run_loops
+from .montecarlo import simulate, summarize_trials
+from .scales import (
+    DDPMSizes,
+    FlowSizes,
+    FreshGaussianSizes,
+    GaussianMartingaleSizes,
+    GMMSizes,
+    StyleGANSizes,
+    WGANSizes,
+    sizes,
+)
+from .store import Store
+
+
+class Runs(Mapping[str, LoopRun]):
+    """The runs of an experiment, by loop label, in the experiment's order."""
+
+    def __init__(self, runs: dict[str, LoopRun]):
+        self._runs = dict(runs)
+
+    def __getitem__(self, label: str) -> LoopRun:
+        try:
+            return self._runs[label]
+        except KeyError:
+            raise KeyError(f"no loop {label!r} in these runs; they are {list(self._runs)}") from None
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._runs)
+
+    def __len__(self) -> int:
+        return len(self._runs)
+
+    def table(self) -> pd.DataFrame:
+        """The tidy table of these runs: one row per loop × generation × metric, with the loop's label (column
+        ``loop``) and configuration (``lam``, ``real``, ``n_s``, ``seed``, ...) as columns."""
+        frames = [run.metrics().assign(loop=label) for label, run in self._runs.items()]
+        if not frames:
+            return pd.DataFrame(columns=["loop", "generation", "metric", "value"])
+        return pd.concat(frames, ignore_index=True)
+
+
+@dataclass
+class Experiment:
+    """A family, a real source, an evaluation hook and named loop configurations, stored under
+    ``runs/<scale>/<folder>/``."""
+
+    folder: str
+    family: Any
+    source: Any
+    hook: Any
+    loops: dict[str, LoopConfig]
+    store_models: bool = False
+    data: str = ""  # the training data, for figure titles
+    width: int = 0  # the loops of the whole experiment; a selection computes with the same threads per loop
+
+    def __post_init__(self) -> None:
+        self.width = self.width or len(self.loops)
+
+    def select(self, *labels: str) -> Experiment:
+        """The same experiment with only the loops ``labels`` (an error names the loops it has)."""
+        missing = [label for label in labels if label not in self.loops]
+        if missing:
+            raise ValueError(f"no loop {missing} in experiment {self.folder!r}; it has {list(self.loops)}")
+        return replace(self, loops={label: self.loops[label] for label in labels})
+
+    def labels(self, prefix: str) -> list[str]:
+        """The labels of the loops whose label starts with ``prefix`` (e.g. ``"fully synthetic"``)."""
+        return [label for label in self.loops if label.startswith(prefix)]
+
+    def run(self, store: Store, *, workers: int | str = "auto", progress: bool = True, desc: str = "") -> Runs:
+        """Run (or read from the store) every loop of this experiment and return the runs.
+
+        The loops share the cores as the loops of the whole experiment would (:func:`loop_workers` of ``width``
+        loops), also when only a selection runs: the thread count is part of the run key of PyTorch families,
+        so every notebook that reads a shared loop finds the same run."""
+        from .loops import loop_workers
+        from .utils import cpu_threads
+
+        threads = max(1, cpu_threads() // loop_workers(self.family, self.width))
+        loops = run_loops(
+            self.family,
+            list(self.loops.values()),
+            self.source,
+            store=store,
+            folder=self.folder,
+            evaluate=self.hook,
+            store_models=self.store_models,
+            workers=workers,
+            threads=threads,
+            progress=progress,
+            desc=desc or f"{self.folder}: {len(self.loops)} loops",
+        )
+        return Runs(dict(zip(self.loops, loops, strict=True)))
+
+
+# -- the image experiments ----------------------------------------------------------------------------------------
+
+
+def _lam(lam: float) -> str:
+    return f"λ={lam:g}"
+
+
+def ddpm(scale: str, seed: int = 0, device: str = "auto") -> Experiment:
+    """The conditional DDPM on MNIST (§3.2–5; notebooks 02, 03, 04): the fully synthetic loops of every λ, the
+    synthetic augmentation loops (a fixed real set of n images) and the fresh data loops (n_r = n_s) from every
+    n_ini. All start from the same trained generation 1 where their n_ini agrees."""
+    from .data import MnistSource
+    from .metrics import mnist_metrics
+
+    sz = sizes(DDPMSizes, scale)
+    n = sz.n
+    loops = {f"fully synthetic {_lam(lam)}": LoopConfig(sz.generations, n, n, lam=lam, seed=seed) for lam in sz.lams}
+    loops |= {
+        f"augmentation {_lam(lam)}": LoopConfig(sz.aug_generations, n, n, real="fixed", n_r=n, lam=lam, seed=seed)
+        for lam in sz.lams_aug
+    }
+    loops |= {
+        f"fresh n_ini={n_ini}": LoopConfig(
+            sz.fresh_generations, n_ini, sz.fresh_n, real="fresh", n_r=sz.fresh_n, seed=seed
+        )
+        for n_ini in sz.fresh_inis
+    }
+    hook = mnist_metrics(keep_features=sz.tsne_points, keep_images=100, device=device)
+    return Experiment("ddpm-mnist", replace(sz.family, device=device), MnistSource(), hook, loops, data="MNIST")
+
+
+def stylegan(scale: str, seed: int = 0, device: str = "auto") -> Experiment:
+    """StyleGAN2 with truncation λ (§3.2–4.1, C12; notebooks 02, 03, 06): the fully synthetic loop at λ = 1 and
+    0.7, and the augmentation loop with the fixed real set and a pool of all earlier synthetic samples,
+    n_s^t = (t − 1)·n. Every generation's model is stored, for the grids of notebook 06.
+
+    ``paper`` trains on FFHQ at 128 × 128 with Inception features; ``small`` and ``smoke`` on MNIST zero-padded to
+    32 × 32 with LeNet features against the MNIST test set, the only image data reachable offline."""
+    sz = sizes(StyleGANSizes, scale)
+    n = sz.n
+    loops = {}
+    for label, generations in sz.generations.items():
+        kind, lam = label.rsplit(" λ=", 1)
+        if kind == "fully synthetic":
+            loops[label] = LoopConfig(generations, n, n, lam=float(lam), seed=seed)
+        elif kind == "augmentation":
+            loops[label] = LoopConfig(
+                generations, n, n, real="fixed", n_r=n, lam=float(lam), accumulate=True, seed=seed
+            )
+        else:
+            raise ValueError(f"StyleGAN loop {label!r}: the loops are 'fully synthetic λ=…' or 'augmentation λ=…'")
+    if sz.data == "ffhq":
+        from .data import FFHQSource
+        from .metrics import ffhq_metrics
+
+        source = FFHQSource(resolution=sz.resolution)
+        hook = ffhq_metrics(resolution=sz.resolution, keep_images=sz.keep_images, device=device)
+        data = f"FFHQ {sz.resolution}"
+    else:
+        from .data import MnistImages
+        from .metrics import mnist_metrics
+
+        source = MnistImages(size=sz.resolution)
+        hook = mnist_metrics(keep_images=sz.keep_images, device=device, size=sz.resolution, spectrum=True)
+        data = f"MNIST {sz.resolution}×{sz.resolution}"
+    family = replace(sz.family, device=device)
+    return Experiment("stylegan", family, source, hook, loops, store_models=True, data=data)
+
+
+def wgan(scale: str, seed: int = 0, device: str = "auto") -> Experiment:
+    """WGAN-GP on MNIST in the fully synthetic loop (App. B.1, C10; notebook 05)."""
+    from .data import MnistSource
+    from .metrics import mnist_metrics
+
+    sz = sizes(WGANSizes, scale)
+    loops = {_lam(1.0): LoopConfig(sz.generations, sz.n, sz.n, seed=seed)}
+    hook = mnist_metrics(keep_features=0, keep_images=40, device=device)
+    return Experiment("wgan-mnist", replace(sz.family, device=device), MnistSource(), hook, loops, data="MNIST")
+
+
+def gmm(scale: str) -> Experiment:
+    """The 25-mode Gaussian mixture in the fully synthetic loop, one loop per seed (App. B.2, C9; notebook 05)."""
+    from .data import GridSource
+    from .metrics import ModeMetrics
+    from .models.gmm import GMMFamily
+
+    sz = sizes(GMMSizes, scale)
+    loops = {f"seed {s}": LoopConfig(sz.iterations, sz.n, sz.n, seed=s) for s in sz.seeds}
+    hook = ModeMetrics(GridSource().draw(sz.reference, seed=10**6))
+    return Experiment("gmm-grid", GMMFamily(), GridSource(), hook, loops, store_models=True, data="25-mode grid")
+
+
+def flow(scale: str, seed: int = 0) -> Experiment:
+    """The normalizing flow on the 2-D Rosenbrock density, one loop per λ (App. B.4, C11; notebook 05)."""
+    from .data import RosenbrockSource
+    from .metrics import TailMetrics
+
+    sz = sizes(FlowSizes, scale)
+    loops = {_lam(lam): LoopConfig(sz.generations, sz.n, sz.n, lam=lam, seed=seed) for lam in sz.lams}
+    hook = TailMetrics(RosenbrockSource().draw(sz.reference, seed=10**6))
+    return Experiment("flow-rosenbrock", sz.family, RosenbrockSource(), hook, loops, data="Rosenbrock")
+
+
+# -- the Gaussian experiments ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class GaussianMonteCarlo:
+    """Named Gaussian loops, each simulated over ``trials`` independent trials at once (:func:`simulate`) in
+    d dimensions against P_r = N(μ_0, diag(var0)); every loop's arrays (trials × generations) are stored once."""
+
+    folder: str
+    d: int
+    trials: int
+    loops: dict[Any, LoopConfig]
+    var0: tuple[float, ...] | None = None
+
+    def run(self, store: Store) -> dict[Any, dict[str, np.ndarray]]:
+        """Per loop: ``w2``, ``trace``, ``mean_dist`` and ``step_sq`` (see :class:`~madutils.montecarlo.SimResult`)."""
+        var0 = None if self.var0 is None else np.asarray(self.var0)
+        out = {}
+        for label, cfg in self.loops.items():
+            config = dict(loop=cfg, d=self.d, trials=self.trials, var0=self.var0, method="exact")
+            out[label] = store.cached_arrays(
+                self.folder, config, lambda cfg=cfg: simulate(cfg, self.d, self.trials, var0=var0).arrays()
+            )
+        return out
+
+    @staticmethod
+    def table(results: dict[Any, dict[str, np.ndarray]], names: tuple[str, ...]) -> pd.DataFrame:
+        """A tidy summary over trials (:func:`summarize_trials`) of every loop, its label split into ``names``."""
+        frames = [summarize_trials(arrays, **dict(zip(names, label, strict=True))) for label, arrays in results.items()]
+        return pd.concat(frames, ignore_index=True)
+
+
+def gaussian_martingale(scale: str, seed: int = 0) -> tuple[GaussianMonteCarlo, np.ndarray, np.ndarray]:
+    """The fully synthetic Gaussian loop for every (λ, n_s) with n_ini = n_s (§3.1, App. A, C1; notebook 01),
+    against P_r = N(μ_0, diag(var0)) with μ_0 from 2 to −1 and variances from 1 to 0.25. Returns the experiment and
+    (μ_0, var0)."""
+    sz = sizes(GaussianMartingaleSizes, scale)
+    mu0, var0 = np.linspace(2.0, -1.0, sz.d), np.linspace(1.0, 0.25, sz.d)
+    loops = {(lam, n_s): LoopConfig(sz.generations, n_s, n_s, lam=lam, seed=seed) for lam in sz.lams for n_s in sz.n_ss}
+    return GaussianMonteCarlo("gaussian-martingale", sz.d, sz.trials, loops, tuple(var0.tolist())), mu0, var0
+
+
+def gaussian_picture(scale: str, mu0: np.ndarray, var0: np.ndarray, seed: int = 0) -> Experiment:
+    """One fully synthetic Gaussian loop in 2-D for the first and last λ of notebook 01, drawn as a picture."""
+    from .data import GaussianSource
+    from .models.gaussian import GaussianFamily
+
+    sz = sizes(GaussianMartingaleSizes, scale)
+    source = GaussianSource.from_arrays(mu0[:2], np.diag(var0[:2]))
+    n = sz.picture_n_s
+    loops = {
+        _lam(lam): LoopConfig(sz.picture_generations, n, n, lam=lam, seed=seed) for lam in sz.lams[:: len(sz.lams) - 1]
+    }
+    return Experiment("gaussian-2d", GaussianFamily(), source, None, loops, store_models=True, data="2-D Gaussian")
+
+
+def fresh_start(scale: str, seed: int = 0) -> GaussianMonteCarlo:
+    """The Gaussian fresh data loop from several n_ini, unbiased and biased (§5.2, Fig. 10 left, C5)."""
+    sz = sizes(FreshGaussianSizes, scale).start
+    loops = {
+        (lam, n_ini): LoopConfig(sz.generations, n_ini, sz.n_s, real="fresh", n_r=sz.n_r, lam=lam, seed=seed)
+        for lam in sz.lams
+        for n_ini in sz.n_inis
+    }
+    return GaussianMonteCarlo("gaussian-fresh-ninit", sz.d, sz.trials, loops)
+
+
+@dataclass
+class FreshAnalysis:
+    """The effective-sample-size experiments of the Gaussian fresh data loop (§5.3, App. G; Fig. 11, 12, 30, 31;
+    C6–C8): each grid point's limit is computed once and stored."""
+
+    sizes: FreshGaussianSizes
+    seed: int = 0
+    _calibrations: dict = field(default_factory=dict, repr=False)
+
+    def _cache(self, store: Store, folder: str) -> Callable:
+        return lambda config, compute: store.cached_arrays(folder, config, compute)
+
+    def calibration(self, store: Store, d: int) -> fresh.Calibration:
+        """The calibration curve of eq. (4) in d dimensions."""
+        if d not in self._calibrations:
+            c = self.sizes.calibration
+            cfg = dict(d=d, points=c.points, trials=c.trials, n_max=c.n_max, seed=self.seed)
+            arrays = store.cached_arrays("gaussian-calibration", cfg, lambda: fresh.calibrate(**cfg).arrays())
+            self._calibrations[d] = fresh.Calibration.from_arrays(arrays)
+        return self._calibrations[d]
+
+    def grid(self, store: Store) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """n_e / n_r on the (λ, n_r, n_s) grid (Fig. 11) and the admissible thresholds (Fig. 12)."""
+        g = self.sizes.grid
+        points = [
+            dict(n_r=n_r, n_s=int(round(r * n_r)), lam=lam) for lam in g.lams for n_r in g.n_rs for r in (0, *g.ratios)
+        ]
+        limits = fresh.fresh_limits(
+            points, g.d, trials=g.trials, seed=self.seed, cache=self._cache(store, "gaussian-fresh-limit")
+        )
+        ess = fresh.effective_sample_sizes(limits, self.calibration(store, g.d))
+        return ess, fresh.admissible_thresholds(ess)
+
+    def memory(self, store: Store) -> pd.DataFrame:
+        """n_e / n_r when sampling from the last K models (Fig. 30)."""
+        m = self.sizes.memory
+        points = [dict(n_r=m.n_r, n_s=m.n_s, lam=1.0, memory=k) for k in m.ks]
+        limits = fresh.fresh_limits(
+            points, m.d, trials=m.trials, seed=self.seed, cache=self._cache(store, "gaussian-fresh-limit")
+        )
+        return fresh.effective_sample_sizes(limits, self.calibration(store, m.d))
+
+    def dataset_size(self, store: Store) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """The limit W2 against the dataset size n, for several real fractions p at λ = 1 and several λ at p_bias
+        (Fig. 31)."""
+        s = self.sizes.dataset
+        by_p = [dict(n_r=max(1, round(p * n)), n_s=round((1 - p) * n), lam=1.0, p=p, n=n) for p in s.ps for n in s.ns]
+        by_lam = [
+            dict(n_r=max(1, round(s.p_bias * n)), n_s=round((1 - s.p_bias) * n), lam=lam, p=s.p_bias, n=n)
+            for lam in s.lams
+            for n in s.ns
+        ]
+        cache = self._cache(store, "gaussian-fresh-limit")
+        return (
+            fresh.fresh_limits(by_p, s.d, trials=s.trials, seed=self.seed, cache=cache),
+            fresh.fresh_limits(by_lam, s.d, trials=s.trials, seed=self.seed, cache=cache),
+        )
+
+
+def fresh_analysis(scale: str, seed: int = 0) -> FreshAnalysis:
+    return FreshAnalysis(sizes(FreshGaussianSizes, scale), seed)
