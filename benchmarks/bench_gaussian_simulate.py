@@ -11,26 +11,16 @@ import os
 import platform
 import time
 
-from madutils.gaussian import simulate
+from madutils.loops import LoopConfig
+from madutils.montecarlo import simulate
 
 
 def per_generation_per_trial(method: str, d: int, n: int, trials: int, generations: int) -> float:
     n_r = max(1, n // 10)
-    kw = dict(
-        d=d,
-        generations=generations,
-        trials=trials,
-        n_ini=n,
-        n_s=n - n_r,
-        real="fresh",
-        n_r=n_r,
-        lam=0.9,
-        method=method,
-        seed=0,
-    )
-    simulate(**(kw | {"generations": 1, "trials": min(trials, 2)}))  # warm-up (imports, thread pools)
+    loop = dict(n_ini=n, n_s=n - n_r, real="fresh", n_r=n_r, lam=0.9, seed=0)
+    simulate(LoopConfig(generations=1, **loop), d, min(trials, 2), method=method)  # warm-up (imports, thread pools)
     start = time.perf_counter()
-    simulate(**kw)
+    simulate(LoopConfig(generations=generations, **loop), d, trials, method=method)
     return (time.perf_counter() - start) / (generations * trials)
 
 

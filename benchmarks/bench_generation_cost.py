@@ -54,9 +54,9 @@ def loops_total(per_generation: float, generations: dict | int, loops: int = 1) 
 
 
 def main() -> None:
-    from madutils.models.ddpm import DDPMFamily
-    from madutils.models.stylegan import StyleGANFamily
-    from madutils.scales import sizes
+    from dataclasses import replace
+
+    from madutils.scales import DDPMSizes, StyleGANSizes, sizes
     from madutils.utils import resolve_device
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -70,27 +70,25 @@ def main() -> None:
     rng = np.random.default_rng(0)
     rows = []
     if args.only in (None, "ddpm"):
-        sz = sizes("ddpm", args.scale)
-        fam = DDPMFamily(**sz["family"], device=device, compile=device.startswith("cuda"))
+        sz = sizes(DDPMSizes, args.scale)
+        fam = replace(sz.family, device=device, compile=device.startswith("cuda"))
         n = 4096
         data = (rng.integers(0, 256, (n, 1, 28, 28), dtype=np.uint8), np.arange(n) % 10)
         step, image, bound = measure(fam, data, args.steps, args.images, lam=0.5)
-        train, sample = step * fam.steps, image * sz["n"]
+        train, sample = step * fam.steps, image * sz.n
         total, k = loops_total(
-            train + sample, sz["generations"], loops=len(sz["lams"]) + len(sz["lams_aug"])
+            train + sample, sz.generations, loops=len(sz.lams) + len(sz.lams_aug)
         )  # fully synthetic and augmentation loops of notebooks 02 and 03
-        rows.append(("DDPM, MNIST 28 × 28", fam.steps, step, bound, image, sz["n"], train, sample, total, k))
+        rows.append(("DDPM, MNIST 28 × 28", fam.steps, step, bound, image, sz.n, train, sample, total, k))
     if args.only in (None, "stylegan"):
-        sz = sizes("stylegan", args.scale)
-        fam = StyleGANFamily(**sz["family"], device=device)
-        r = sz["resolution"]
-        data = rng.integers(0, 256, (512, 3 if sz["data"] == "ffhq" else 1, r, r), dtype=np.uint8)
+        sz = sizes(StyleGANSizes, args.scale)
+        fam = replace(sz.family, device=device)
+        r = sz.resolution
+        data = rng.integers(0, 256, (512, 3 if sz.data == "ffhq" else 1, r, r), dtype=np.uint8)
         step, image, bound = measure(fam, data, args.steps, args.images, lam=0.7)
-        train, sample = step * fam.steps, image * sz["n"]
-        total, k = loops_total(train + sample, sz["generations"])
-        rows.append(
-            (f"StyleGAN2, {sz['data']} {r} × {r}", fam.steps, step, bound, image, sz["n"], train, sample, total, k)
-        )
+        train, sample = step * fam.steps, image * sz.n
+        total, k = loops_total(train + sample, sz.generations)
+        rows.append((f"StyleGAN2, {sz.data} {r} × {r}", fam.steps, step, bound, image, sz.n, train, sample, total, k))
     print(f"device: {device}, scale: {args.scale}")
     print("| model | steps / generation | s / step | ms / image | n | training (h) | sampling (h) | all loops |")
     print("|---|---|---|---|---|---|---|---|")

@@ -18,15 +18,16 @@ import time
 
 
 def run(workers: int, steps: int, n: int) -> tuple[float, list]:
+    from dataclasses import replace
+
     from madutils.data import MnistSource
     from madutils.loops import LoopConfig, run_loops
     from madutils.metrics import mnist_metrics
-    from madutils.models.ddpm import DDPMFamily
-    from madutils.scales import sizes
+    from madutils.scales import DDPMSizes, sizes
     from madutils.store import Store
 
-    sz = sizes("ddpm", "small")
-    family = DDPMFamily(**(sz["family"] | {"steps": steps}), device="cpu", progress=False)
+    sz = sizes(DDPMSizes, "small")
+    family = replace(sz.family, steps=steps, device="cpu", progress=False)
     cfgs = [LoopConfig(generations=3, n_ini=n, n_s=n, lam=lam) for lam in (1.0, 0.5)]
     hook = mnist_metrics(keep_images=0, device="cpu")
     with tempfile.TemporaryDirectory() as root:
@@ -37,14 +38,14 @@ def run(workers: int, steps: int, n: int) -> tuple[float, list]:
             [LoopConfig(generations=1, n_ini=n, n_s=n)],
             MnistSource(),
             store=store,
-            experiment="b",
+            folder="b",
             evaluate=hook,
             workers=1,
             progress=False,
         )
         start = time.perf_counter()
         runs = run_loops(
-            family, cfgs, MnistSource(), store=store, experiment="b", evaluate=hook, workers=workers, progress=False
+            family, cfgs, MnistSource(), store=store, folder="b", evaluate=hook, workers=workers, progress=False
         )
         elapsed = time.perf_counter() - start
         return elapsed, [float(r.generation(3).metrics["fid"]) for r in runs]

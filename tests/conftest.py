@@ -1,8 +1,25 @@
 import os
+import socket
 
 import pytest
 
 os.environ.setdefault("MPLBACKEND", "Agg")
+
+
+@pytest.fixture(autouse=True)
+def no_network(monkeypatch):
+    """Tests never reach the network: MNIST and LeNet-5 are prepared by ./test.sh before pytest starts (or found
+    in the data folder), and any connection a test attempts fails at once, in this process and, through
+    MAD_OFFLINE, in the subprocesses it starts."""
+    monkeypatch.setenv("MAD_OFFLINE", "1")
+
+    def refuse(self, address, *args):
+        if self.family in (socket.AF_INET, socket.AF_INET6):
+            raise OSError(f"tests must not use the network (a connection to {address} was attempted)")
+        return real_connect(self, address, *args)
+
+    real_connect = socket.socket.connect
+    monkeypatch.setattr(socket.socket, "connect", refuse)
 
 
 @pytest.fixture

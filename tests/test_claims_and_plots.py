@@ -46,13 +46,17 @@ def test_claims_table_is_written_and_collected(project):
 def test_save_figure_and_gallery(project):
     fig, ax = plt.subplots()
     ax.plot([0, 1], [0, 1])
-    path = plots.save_figure(fig, "fig04_fully_synthetic_fid_precision_recall", scale="smoke", notebook="02", caption="A test.")
+    path = plots.save_figure(
+        fig, "fig04_fully_synthetic_fid_precision_recall", scale="smoke", notebook="02", caption="A test."
+    )
     assert path.is_file() and path.stat().st_size > 1000
     claims.record_claims(
         [claims.ClaimResult("C2", "02", "fig04", "s", "stat", "v", "not_run", "no GPU")], "02", "smoke"
     )
     readme = gallery.build("smoke", commit="abc1234").read_text()
-    assert "Paper Fig. 4" in readme and "fig04_fully_synthetic_fid_precision_recall.png" in readme and "not_run" in readme
+    assert (
+        "Paper Fig. 4" in readme and "fig04_fully_synthetic_fid_precision_recall.png" in readme and "not_run" in readme
+    )
     assert "abc1234" in readme
     # per-notebook commits: an old three-column row takes the run's commit, a four-column row its own
     timings = project / "timings.tsv"
@@ -61,7 +65,11 @@ def test_save_figure_and_gallery(project):
     assert "| 01_gaussian_martingale | 1.0 min | ok | `abc1234` |" in readme
     assert "| 02_fully_synthetic | 2.0 min | ok | `def5678` |" in readme and "commits that the table" in readme
     assert pd.read_csv(project / "figures" / "smoke" / "claims.csv").verdict.tolist() == ["not_run"]
-    meta = json.loads((project / "runs" / "smoke" / "meta" / "figures" / "fig04_fully_synthetic_fid_precision_recall.json").read_text())
+    meta = json.loads(
+        (
+            project / "runs" / "smoke" / "meta" / "figures" / "fig04_fully_synthetic_fid_precision_recall.json"
+        ).read_text()
+    )
     assert meta["caption"] == "A test."
     with pytest.raises(ValueError, match="figure name"):
         plots.save_figure(fig, "Figure 4", scale="smoke", notebook="02", caption="")
@@ -100,7 +108,10 @@ def test_unknown_scale():
 def test_lambda_colours_are_distinct_and_stable():
     colours = [plots.lam_color(lam) for lam in (1.0, 0.9, 0.8, 0.7, 0.5)]
     assert len({tuple(np.round(c, 3)) for c in colours}) == 5
-    assert plots.lam_color(0.8) == plots.lam_color(0.8)
+    # λ = 1 is the darkest colour, and the colour darkens monotonically towards it
+    lum = [0.299 * c[0] + 0.587 * c[1] + 0.114 * c[2] for c in colours]
+    assert lum == sorted(lum)
+    assert plots.lam_color(0.3) == plots.lam_color(0.4)  # λ ≤ 0.4 share the last colour
 
 
 def test_image_grid_tiles():

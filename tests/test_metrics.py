@@ -28,7 +28,7 @@ def _stats(n, d, seed, shift=0.0):
     return gaussian_stats(x)
 
 
-@pytest.mark.parametrize("d, n", [(2, 500), (84, 2000), (2048, 4000), (300, 100)])
+@pytest.mark.parametrize("d, n", [(2, 500), (84, 2000), pytest.param(2048, 4000, marks=pytest.mark.slow), (300, 100)])
 def test_frechet_distance_matches_pytorch_fid(d, n):
     m1, s1 = _stats(n, d, 1)
     m2, s2 = _stats(n, d, 2, shift=0.1)

@@ -86,6 +86,7 @@ def test_sampling_is_class_balanced_in_random_order():
     np.testing.assert_array_equal(images, again)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("conditioning", ["scale-shift", "add"])
 def test_training_reduces_the_loss(conditioning):
     fam = DDPMFamily(**TINY_DDPM | {"steps": 150, "lr": 3e-3, "conditioning": conditioning})

@@ -204,6 +204,7 @@ def test_ffhq_metrics_on_a_folder_it_wrote(tmp_path):
         ffhq_metrics(tmp_path / "missing", resolution=16, embed=InceptionFeatures.random_init())
 
 
+@pytest.mark.slow
 def test_the_shared_stylegan_loops_at_smoke_scale(project, monkeypatch):
     import os
     from pathlib import Path

@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from ..utils import check_int
 from .fid import check_features, gaussian_stats
 
 DEFAULT_BLOCK = 2048
@@ -224,6 +225,7 @@ def _block_size(block: int | None) -> int:
 
 def kth_neighbour_radii(features, k: int = 5, block: int | None = None, device: str = "cpu") -> np.ndarray:
     """Distance of every row to its k-th nearest neighbour in the same set (itself excluded)."""
+    k = check_int(k, "k", 1)
     x = check_features(features, "features", min_rows=k + 1)
     s = _Set.make(x, x.mean(axis=0, dtype=np.float64), torch.device(device))
     return torch.sqrt(_radii_sq(s, k, _block_size(block))).cpu().numpy()
@@ -250,8 +252,7 @@ class ReferenceSet:
     def __post_init__(self) -> None:
         from ..gaussian import psd_factor
 
-        if self.k < 1:
-            raise ValueError(f"k must be >= 1, got {self.k}")
+        self.k = check_int(self.k, "k", 1)
         self.features = check_features(self.features, "real", min_rows=self.k + 1)
         self._block = _block_size(self.block)
         self._center = self.features.mean(axis=0, dtype=np.float64)  # no float64 copy of a large set
