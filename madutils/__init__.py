@@ -1,8 +1,10 @@
 """madutils: the shared package of the MAD notebooks, a replication of *Self-Consuming Generative Models Go MAD*
 (Alemohammad, Casco-Rodriguez et al., ICLR 2024).
 
-Modules: ``loops`` (the autophagous loop engine), ``store`` (run folders, resume, tidy tables), ``gaussian``
-(closed forms and fast Monte Carlo), ``data``, ``metrics``, ``models``, ``plots``, ``claims``, ``scales``.
+Layers, each importing only those below it: ``utils``; ``gaussian`` (closed forms); ``store`` (run folders,
+checksums, locks, resume) and ``data``; ``models`` and ``metrics``; ``loops`` (the autophagous loop engine);
+``montecarlo`` and ``fresh`` (the Gaussian loops); ``scales`` (typed sizes); ``experiments`` (every experiment,
+defined once); ``registry``, ``claims``, ``plots``, ``gallery``, ``notebook``.
 """
 
 __version__ = "0.1.0"
