@@ -132,3 +132,12 @@ def figure(nb_id: str, name: str) -> Figure:
         f"figure {name!r} is not registered for notebook {nb_id} in madutils/registry.py; its figures are "
         f"{', '.join(f.name for f in nb.figures)}"
     )
+
+
+def claim_notebook(claim: str) -> str:
+    """The id of the notebook that records ``claim`` (e.g. "C10" → "05")."""
+    for nb in NOTEBOOKS.values():
+        if claim in nb.claims:
+            return nb.id
+    known = sorted({c for nb in NOTEBOOKS.values() for c in nb.claims}, key=lambda c: int(c[1:]))
+    raise ValueError(f"no notebook records claim {claim!r} in madutils/registry.py; the claims are {', '.join(known)}")

@@ -36,6 +36,8 @@ import pandas as pd
 
 from .utils import canonical, config_key
 
+_NOT_COMPUTED = object()
+
 
 class StoreError(RuntimeError):
     """A stored result that cannot be used as it is: the message names the path and says what to do."""
@@ -349,15 +351,13 @@ class Store:
     ) -> dict[str, np.ndarray]:
         """A dict of arrays computed once per configuration and stored atomically (e.g. one Monte Carlo grid
         point); later calls with the same configuration load it, checked against its checksums."""
+
+        def write(f: _AtomicFolder) -> None:
+            for name, array in compute().items():
+                f.add_array(name, np.asarray(array))
+
         path = self._cache_folder(folder, config)
-        if not (path / "manifest.json").is_file():
-            with _lock(path.with_name(f".{path.name}.lock"), f"cached result {path}"):
-                if not (path / "manifest.json").is_file():
-                    result = compute()
-                    with _AtomicFolder(path) as f:
-                        f.add_bytes("config.json", json.dumps(canonical(config), sort_keys=True).encode())
-                        for name, array in result.items():
-                            f.add_array(name, np.asarray(array))
+        self._compute_once(path, config, write)
         files = _read_folder(path)
         self._check_cached_config(path, files, config)
         return {n[:-4]: _load_array(*f) for n, f in files.items() if n.endswith(".npy")}
@@ -365,18 +365,33 @@ class Store:
     def cached_object(self, folder: str, config: Any, compute: Callable[[], Any]) -> Any:
         """An object (a fitted model) computed once per configuration, e.g. the generation-1 model that every
         loop with the same real data shares."""
+
+        def write(f: _AtomicFolder) -> Any:
+            value = compute()
+            f.add_bytes("object.pkl", _pickle_bytes(value))
+            return value
+
         path = self._cache_folder(folder, config)
-        if not (path / "manifest.json").is_file():
-            with _lock(path.with_name(f".{path.name}.lock"), f"cached result {path}"):
-                if not (path / "manifest.json").is_file():
-                    value = compute()
-                    with _AtomicFolder(path) as f:
-                        f.add_bytes("config.json", json.dumps(canonical(config), sort_keys=True).encode())
-                        f.add_bytes("object.pkl", _pickle_bytes(value))
-                    return value
+        computed = self._compute_once(path, config, write)
+        if computed is not _NOT_COMPUTED:
+            return computed
         files = _read_folder(path)
         self._check_cached_config(path, files, config)
         return _unpickle(_read_checked(*files["object.pkl"]))
+
+    @staticmethod
+    def _compute_once(path: Path, config: Any, write: Callable[[_AtomicFolder], Any]) -> Any:
+        """Publish the cached result ``path`` with ``write`` unless it is there: under a lock, so that a second
+        process waits and then reads it. Reading a finished result takes no lock. Returns what ``write`` returned,
+        or ``_NOT_COMPUTED``."""
+        if (path / "manifest.json").is_file():
+            return _NOT_COMPUTED
+        with _lock(path.with_name(f".{path.name}.lock"), f"cached result {path}"):
+            if (path / "manifest.json").is_file():
+                return _NOT_COMPUTED
+            with _AtomicFolder(path) as f:
+                f.add_bytes("config.json", json.dumps(canonical(config), sort_keys=True).encode())
+                return write(f)
 
     @staticmethod
     def _check_cached_config(path: Path, files: dict, config: Any) -> None:

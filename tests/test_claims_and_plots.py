@@ -34,13 +34,13 @@ def test_c1_fails_when_the_data_do_not_follow_the_claim():
 
 
 def test_claims_table_is_written_and_collected(project):
-    row = claims.ClaimResult("C1", "01", "nb01_x", "s", "stat", "1.0", "reproduced")
+    row = claims.ClaimResult("C1", "nb01_x", "s", "stat", "1.0", "reproduced")
     claims.record_claims([row], "01", "smoke")
     df = gallery.collect_claims("smoke")
     assert df.columns.tolist() == claims.COLUMNS
     assert df.claim.tolist() == ["C1"]
     with pytest.raises(ValueError, match="verdict"):
-        claims.ClaimResult("C1", "01", "f", "s", "stat", "1", "maybe")
+        claims.ClaimResult("C1", "f", "s", "stat", "1", "maybe")
 
 
 def test_save_figure_and_gallery(project):
@@ -50,9 +50,7 @@ def test_save_figure_and_gallery(project):
         fig, "fig04_fully_synthetic_fid_precision_recall", scale="smoke", notebook="02", caption="A test."
     )
     assert path.is_file() and path.stat().st_size > 1000
-    claims.record_claims(
-        [claims.ClaimResult("C2", "02", "fig04", "s", "stat", "v", "not_run", "no GPU")], "02", "smoke"
-    )
+    claims.record_claims([claims.ClaimResult("C2", "fig04", "s", "stat", "v", "not_run", "no GPU")], "02", "smoke")
     readme = gallery.build("smoke", commit="abc1234").read_text()
     assert (
         "Paper Fig. 4" in readme and "fig04_fully_synthetic_fid_precision_recall.png" in readme and "not_run" in readme
@@ -76,7 +74,10 @@ def test_save_figure_and_gallery(project):
     with pytest.raises(ValueError, match="not registered for notebook 02.*fig16_fully_synthetic_all_lambdas"):
         plots.save_figure(fig, "fig99_not_a_figure", scale="smoke", notebook="02", caption="")
     with pytest.raises(ValueError, match=r"notebook 02 records claims \['C9'\]"):
-        claims.record_claims([claims.ClaimResult("C9", "02", "f", "s", "stat", "v", "not_run")], "02", "smoke")
+        claims.record_claims([claims.ClaimResult("C9", "f", "s", "stat", "v", "not_run")], "02", "smoke")
+    assert claims.ClaimResult("C10", "fig13", "s", "stat", "v", "not_run").notebook == "05"
+    with pytest.raises(ValueError, match="no notebook records claim 'C13'"):
+        claims.ClaimResult("C13", "f", "s", "stat", "v", "not_run")
     # a notebook that failed in its last run shows no figures or claims, and --forget removes what it recorded
     timings.write_text("02_fully_synthetic\t120\tFAILED\tdef5678\n")
     readme = gallery.build("smoke", timings=timings, commit="abc1234").read_text()
