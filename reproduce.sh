@@ -62,7 +62,10 @@ mkdir -p "$OUT" "figures/$SCALE"
 TIMINGS="runs/$SCALE/timings.tsv"
 CORES="$(python -c 'import os; print(len(os.sched_getaffinity(0)))')"
 export MAD_THREADS="${MAD_THREADS:-$(( CORES / JOBS > 0 ? CORES / JOBS : 1 ))}"
-export MAD_SCALE="$SCALE" MPLBACKEND=Agg MAD_ROOT="$ROOT"
+# MAD_PUBLISH: figures go to figures/<scale>/ (a notebook run by hand writes under runs/<scale>/by-hand/).
+# No MPLBACKEND: the kernels keep their inline backend, so the executed notebooks keep every figure.
+unset MPLBACKEND
+export MAD_SCALE="$SCALE" MAD_ROOT="$ROOT" MAD_PUBLISH=1
 THIS_RUN="$(mktemp)"
 COMMIT="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
 if [ -n "$(git status --porcelain -- madutils notebooks 2>/dev/null)" ]; then COMMIT="$COMMIT+uncommitted"; fi
@@ -77,6 +80,9 @@ run_one() {
   if python -m papermill "$nb" "$OUT/$name.ipynb" -p scale "$SCALE" --cwd notebooks --no-progress-bar \
        --log-level WARNING >"$OUT/$name.log" 2>&1; then
     status=ok
+    # a copy to browse without Jupyter, next to the executed notebook
+    python -m jupyter nbconvert --to html "$OUT/$name.ipynb" --output-dir "$OUT" >>"$OUT/$name.log" 2>&1 ||
+      echo "!! $name: the HTML export failed; see $OUT/$name.log" >&2
   else
     status=FAILED
     echo "!! $name failed; see $OUT/$name.log and $OUT/$name.ipynb" >&2

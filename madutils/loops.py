@@ -465,8 +465,18 @@ def _die_with_parent(parent: int) -> None:
         os._exit(1)
 
 
+def _quiet(family: Any) -> Any:
+    """The family without its own progress bars (``progress`` is not part of any key): bars of worker processes
+    reach a notebook as interleaved lines on stderr; the parent's one bar counts their generations instead."""
+    from dataclasses import fields, replace
+
+    if is_dataclass(family) and "progress" in {f.name for f in fields(family)}:
+        return replace(family, progress=False)
+    return family
+
+
 def _run_in_worker(family, cfg, source, kwargs) -> None:
-    run_loop(family, cfg, source, progress=False, **kwargs)
+    run_loop(_quiet(family), cfg, source, progress=False, **kwargs)
 
 
 def run_loops(

@@ -14,7 +14,7 @@ import pandas as pd
 
 from . import claims as _claims
 from . import plots, registry
-from .paths import project_root, runs_dir
+from .paths import figures_dir, project_root, runs_dir
 from .scales import check_scale
 from .store import Store
 from .utils import check_int, cpu_threads, resolve_device, seed_everything
@@ -27,14 +27,33 @@ class NotebookContext:
     seed: int
     device: str
     store: Store
+    publish: bool = False
     started: float = field(default_factory=time.time)
+
+    @property
+    def output_folder(self):
+        """Where this run's figures and claims go: ``figures/<scale>/`` (and the gallery's records) when
+        ``./reproduce.sh`` runs the notebook (``MAD_PUBLISH=1``), else ``runs/<scale>/by-hand/``, so that a run by
+        hand never overwrites the committed figures."""
+        return figures_dir(self.scale) if self.publish else runs_dir(self.scale) / "by-hand"
 
     def save_figure(self, fig, name: str, caption: str):
         """``plots.save_figure`` for this notebook and scale (the paper figure number comes from the registry)."""
-        return plots.save_figure(fig, name, scale=self.scale, notebook=self.notebook, caption=caption)
+        if self.publish:
+            return plots.save_figure(fig, name, scale=self.scale, notebook=self.notebook, caption=caption)
+        return plots.save_figure(
+            fig,
+            name,
+            scale=self.scale,
+            notebook=self.notebook,
+            caption=caption,
+            folder=self.output_folder,
+            record=False,
+        )
 
     def record_claims(self, rows: Iterable[_claims.ClaimResult]) -> pd.DataFrame:
-        return _claims.record_claims(rows, self.notebook, self.scale)
+        folder = None if self.publish else self.output_folder / "claims"
+        return _claims.record_claims(rows, self.notebook, self.scale, folder=folder)
 
     def footer(self) -> str:
         """Versions, device and wall time, for the last cell."""
@@ -75,4 +94,8 @@ def setup_notebook(notebook: str, scale: str, seed: int = 0, device: str = "auto
 
     torch.set_num_threads(cpu_threads())
     os.environ.setdefault("MAD_SCALE", scale)
-    return NotebookContext(notebook, scale, seed, resolve_device(device), Store(runs_dir(scale)))
+    publish = os.environ.get("MAD_PUBLISH") == "1"
+    ctx = NotebookContext(notebook, scale, seed, resolve_device(device), Store(runs_dir(scale)), publish)
+    if not publish:
+        print(f"figures and claims of this run go to {ctx.output_folder} (only ./reproduce.sh writes figures/{scale}/)")
+    return ctx

@@ -110,9 +110,11 @@ def metric_panels(
     return axes
 
 
-def save_figure(fig, name: str, *, scale: str, notebook: str, caption: str, folder: Path | None = None) -> Path:
-    """Write ``<folder>/<name>.png`` (default ``figures/<scale>/``) and its gallery entry; fail loudly when it
-    cannot.
+def save_figure(
+    fig, name: str, *, scale: str, notebook: str, caption: str, folder: Path | None = None, record: bool = True
+) -> Path:
+    """Write ``<folder>/<name>.png`` (default ``figures/<scale>/``) and, with ``record``, its gallery entry; fail
+    loudly when it cannot.
 
     ``name`` must be registered for ``notebook`` in :mod:`madutils.registry`, which also gives the paper's figure
     number: ``fig04_fully_synthetic_fid_precision_recall``, or for a figure that the paper does not have, the
@@ -128,6 +130,8 @@ def save_figure(fig, name: str, *, scale: str, notebook: str, caption: str, fold
     fig.savefig(path, bbox_inches="tight", dpi=matplotlib.rcParams["savefig.dpi"])
     if not path.is_file() or path.stat().st_size == 0:
         raise OSError(f"figure {path} was not written")
+    if not record:
+        return path
     meta_dir = runs_dir(scale) / "meta" / "figures"
     meta_dir.mkdir(parents=True, exist_ok=True)
     meta = {"name": name, "file": path.name, "notebook": notebook, "caption": caption, "paper_figure": entry.paper}

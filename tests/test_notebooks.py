@@ -36,3 +36,37 @@ def test_notebook_skeleton(path):
     later = "\n".join("".join(c["source"]) for c in code[code.index(params[0]) + 1 :])
     for name in names:
         assert f"\n{name} = " not in "\n" + later, f"parameter {name} is overridden after the parameters cell"
+
+
+@pytest.mark.slow
+def test_a_notebook_run_by_hand_keeps_its_figures_inline_and_leaves_the_committed_ones_alone(project, tmp_path):
+    """Papermill on notebook 01 at smoke scale, as a person or ./reproduce.sh runs it (no MPLBACKEND): the executed
+    notebook holds every figure, its HTML export shows them, and a run by hand (no MAD_PUBLISH) writes its figures
+    under runs/<scale>/by-hand/, never into figures/."""
+    import os
+    import subprocess
+    import sys
+
+    root = Path(__file__).parent.parent
+    env = {k: v for k, v in os.environ.items() if k not in ("MPLBACKEND", "MAD_PUBLISH")}
+    env |= {"MAD_ROOT": str(project), "MAD_DATA": os.environ.get("MAD_DATA") or str(root / "data")}
+    out = tmp_path / "01.ipynb"
+    subprocess.run(
+        [sys.executable, "-m", "papermill", str(root / "notebooks" / "01_gaussian_martingale.ipynb"), str(out)]
+        + ["-p", "scale", "smoke", "--cwd", str(root / "notebooks"), "--no-progress-bar"],
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=900,
+    )
+    cells = json.loads(out.read_text())["cells"]
+    images = [o for c in cells for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
+    assert len(images) >= 3  # nb01_trace_collapse, nb01_mean_random_walk, nb01_samples_2d
+    hand = project / "runs" / "smoke" / "by-hand"
+    assert {p.name for p in hand.glob("*.png")} >= {"nb01_trace_collapse.png", "nb01_samples_2d.png"}
+    assert (hand / "claims" / "01.csv").is_file()
+    assert not (project / "figures").exists() and not (project / "runs" / "smoke" / "meta").exists()
+    subprocess.run(
+        [sys.executable, "-m", "jupyter", "nbconvert", "--to", "html", str(out)], check=True, capture_output=True
+    )
+    assert out.with_suffix(".html").read_text().count("data:image/png") >= 3
