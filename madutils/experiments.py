@@ -5,7 +5,8 @@ store.
 
 Each experiment of the paper is defined once here and shared by the notebooks that draw it: the conditional DDPM
 (notebooks 02, 03, 04), StyleGAN2 (02, 03, 06), WGAN-GP, the GMM and the flow (05), and the Gaussian experiments
-(01, 04), whose Monte Carlo runs many trials of a loop at once (:class:`GaussianMonteCarlo`).
+(01, 04), whose Monte Carlo runs many trials of a loop at once (:class:`GaussianMonteCarlo`). Each builder takes
+the experiment's sizes (:func:`madutils.scales.sizes`, with a notebook's typed parameters merged over them).
 """
 
 from __future__ import annotations
@@ -28,7 +29,6 @@ from .scales import (
     GMMSizes,
     StyleGANSizes,
     WGANSizes,
-    sizes,
 )
 from .store import Store
 
@@ -121,14 +121,13 @@ def _lam(lam: float) -> str:
     return f"λ={lam:g}"
 
 
-def ddpm(scale: str, seed: int = 0, device: str = "auto") -> Experiment:
+def ddpm(sz: DDPMSizes, seed: int = 0, device: str = "auto") -> Experiment:
     """The conditional DDPM on MNIST (§3.2–5; notebooks 02, 03, 04): the fully synthetic loops of every λ, the
     synthetic augmentation loops (a fixed real set of n images) and the fresh data loops (n_r = n_s) from every
     n_ini. All start from the same trained generation 1 where their n_ini agrees."""
     from .data import MnistSource
     from .metrics import mnist_metrics
 
-    sz = sizes(DDPMSizes, scale)
     n = sz.n
     loops = {f"fully synthetic {_lam(lam)}": LoopConfig(sz.generations, n, n, lam=lam, seed=seed) for lam in sz.lams}
     loops |= {
@@ -145,14 +144,13 @@ def ddpm(scale: str, seed: int = 0, device: str = "auto") -> Experiment:
     return Experiment("ddpm-mnist", replace(sz.family, device=device), MnistSource(), hook, loops, data="MNIST")
 
 
-def stylegan(scale: str, seed: int = 0, device: str = "auto") -> Experiment:
+def stylegan(sz: StyleGANSizes, seed: int = 0, device: str = "auto") -> Experiment:
     """StyleGAN2 with truncation λ (§3.2–4.1, C12; notebooks 02, 03, 06): the fully synthetic loop at λ = 1 and
     0.7, and the augmentation loop with the fixed real set and a pool of all earlier synthetic samples,
     n_s^t = (t − 1)·n. Every generation's model is stored, for the grids of notebook 06.
 
     ``paper`` trains on FFHQ at 128 × 128 with Inception features; ``small`` and ``smoke`` on MNIST zero-padded to
     32 × 32 with LeNet features against the MNIST test set, the only image data reachable offline."""
-    sz = sizes(StyleGANSizes, scale)
     n = sz.n
     loops = {}
     for label, generations in sz.generations.items():
@@ -183,35 +181,32 @@ def stylegan(scale: str, seed: int = 0, device: str = "auto") -> Experiment:
     return Experiment("stylegan", family, source, hook, loops, store_models=True, data=data)
 
 
-def wgan(scale: str, seed: int = 0, device: str = "auto") -> Experiment:
+def wgan(sz: WGANSizes, seed: int = 0, device: str = "auto") -> Experiment:
     """WGAN-GP on MNIST in the fully synthetic loop (App. B.1, C10; notebook 05)."""
     from .data import MnistSource
     from .metrics import mnist_metrics
 
-    sz = sizes(WGANSizes, scale)
     loops = {_lam(1.0): LoopConfig(sz.generations, sz.n, sz.n, seed=seed)}
     hook = mnist_metrics(keep_features=0, keep_images=40, device=device)
     return Experiment("wgan-mnist", replace(sz.family, device=device), MnistSource(), hook, loops, data="MNIST")
 
 
-def gmm(scale: str) -> Experiment:
+def gmm(sz: GMMSizes) -> Experiment:
     """The 25-mode Gaussian mixture in the fully synthetic loop, one loop per seed (App. B.2, C9; notebook 05)."""
     from .data import GridSource
     from .metrics import ModeMetrics
     from .models.gmm import GMMFamily
 
-    sz = sizes(GMMSizes, scale)
     loops = {f"seed {s}": LoopConfig(sz.iterations, sz.n, sz.n, seed=s) for s in sz.seeds}
     hook = ModeMetrics(GridSource().draw(sz.reference, seed=10**6))
     return Experiment("gmm-grid", GMMFamily(), GridSource(), hook, loops, store_models=True, data="25-mode grid")
 
 
-def flow(scale: str, seed: int = 0) -> Experiment:
+def flow(sz: FlowSizes, seed: int = 0) -> Experiment:
     """The normalizing flow on the 2-D Rosenbrock density, one loop per λ (App. B.4, C11; notebook 05)."""
     from .data import RosenbrockSource
     from .metrics import TailMetrics
 
-    sz = sizes(FlowSizes, scale)
     loops = {_lam(lam): LoopConfig(sz.generations, sz.n, sz.n, lam=lam, seed=seed) for lam in sz.lams}
     hook = TailMetrics(RosenbrockSource().draw(sz.reference, seed=10**6))
     return Experiment("flow-rosenbrock", sz.family, RosenbrockSource(), hook, loops, data="Rosenbrock")
@@ -249,22 +244,22 @@ class GaussianMonteCarlo:
         return pd.concat(frames, ignore_index=True)
 
 
-def gaussian_martingale(scale: str, seed: int = 0) -> tuple[GaussianMonteCarlo, np.ndarray, np.ndarray]:
+def gaussian_martingale(
+    sz: GaussianMartingaleSizes, seed: int = 0
+) -> tuple[GaussianMonteCarlo, np.ndarray, np.ndarray]:
     """The fully synthetic Gaussian loop for every (λ, n_s) with n_ini = n_s (§3.1, App. A, C1; notebook 01),
     against P_r = N(μ_0, diag(var0)) with μ_0 from 2 to −1 and variances from 1 to 0.25. Returns the experiment and
     (μ_0, var0)."""
-    sz = sizes(GaussianMartingaleSizes, scale)
     mu0, var0 = np.linspace(2.0, -1.0, sz.d), np.linspace(1.0, 0.25, sz.d)
     loops = {(lam, n_s): LoopConfig(sz.generations, n_s, n_s, lam=lam, seed=seed) for lam in sz.lams for n_s in sz.n_ss}
     return GaussianMonteCarlo("gaussian-martingale", sz.d, sz.trials, loops, tuple(var0.tolist())), mu0, var0
 
 
-def gaussian_picture(scale: str, mu0: np.ndarray, var0: np.ndarray, seed: int = 0) -> Experiment:
+def gaussian_picture(sz: GaussianMartingaleSizes, mu0: np.ndarray, var0: np.ndarray, seed: int = 0) -> Experiment:
     """One fully synthetic Gaussian loop in 2-D for the first and last λ of notebook 01, drawn as a picture."""
     from .data import GaussianSource
     from .models.gaussian import GaussianFamily
 
-    sz = sizes(GaussianMartingaleSizes, scale)
     source = GaussianSource.from_arrays(mu0[:2], np.diag(var0[:2]))
     n = sz.picture_n_s
     loops = {
@@ -273,9 +268,9 @@ def gaussian_picture(scale: str, mu0: np.ndarray, var0: np.ndarray, seed: int = 
     return Experiment("gaussian-2d", GaussianFamily(), source, None, loops, store_models=True, data="2-D Gaussian")
 
 
-def fresh_start(scale: str, seed: int = 0) -> GaussianMonteCarlo:
+def fresh_start(sizes: FreshGaussianSizes, seed: int = 0) -> GaussianMonteCarlo:
     """The Gaussian fresh data loop from several n_ini, unbiased and biased (§5.2, Fig. 10 left, C5)."""
-    sz = sizes(FreshGaussianSizes, scale).start
+    sz = sizes.start
     loops = {
         (lam, n_ini): LoopConfig(sz.generations, n_ini, sz.n_s, real="fresh", n_r=sz.n_r, lam=lam, seed=seed)
         for lam in sz.lams
@@ -343,5 +338,5 @@ class FreshAnalysis:
         )
 
 
-def fresh_analysis(scale: str, seed: int = 0) -> FreshAnalysis:
-    return FreshAnalysis(sizes(FreshGaussianSizes, scale), seed)
+def fresh_analysis(sizes: FreshGaussianSizes, seed: int = 0) -> FreshAnalysis:
+    return FreshAnalysis(sizes, seed)

@@ -36,8 +36,10 @@ def forget(scale: str, nb_id: str) -> list[Path]:
     if nb_id not in NOTEBOOKS:
         raise ValueError(f"no notebook {nb_id!r}; the notebooks are {', '.join(NOTEBOOKS)}")
     removed = []
-    claims = runs_dir(scale) / "meta" / "claims" / f"{nb_id}.csv"
-    paths = [claims] if claims.is_file() else []
+    recorded = [
+        runs_dir(scale) / "meta" / kind / f"{nb_id}.{ext}" for kind, ext in (("claims", "csv"), ("parameters", "json"))
+    ]
+    paths = [p for p in recorded if p.is_file()]
     for meta_path in sorted((runs_dir(scale) / "meta" / "figures").glob("*.json")):
         meta = json.loads(meta_path.read_text())
         if meta.get("notebook") == nb_id:
@@ -104,6 +106,11 @@ def build(scale: str, timings: Path | None = None, commit: str | None = None) ->
         if not group:
             continue
         lines += [f"### `{nb.file}`", ""]
+        params = runs_dir(scale) / "meta" / "parameters" / f"{nb_id}.json"
+        changed = json.loads(params.read_text()) if params.is_file() else {}
+        if changed:
+            shown = ", ".join(f"`{k} = {v}`" for k, v in changed.items())
+            lines += [f"Run with parameters changed from the `{scale}` sizes: {shown}.", ""]
         for m in group:
             title = f"Paper Fig. {m['paper_figure']}" if m.get("paper_figure") else "Not a paper figure"
             lines += [f"**{title}** (`{m['file']}`). {m['caption']}", "", f"![{m['name']}]({m['file']})", ""]

@@ -3,6 +3,7 @@ claims writers bound to that notebook, and the environment footer."""
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import subprocess
@@ -50,6 +51,26 @@ class NotebookContext:
             folder=self.output_folder,
             record=False,
         )
+
+    def record_parameters(self, overrides: dict) -> dict:
+        """The typed parameters this run changed from the scale's sizes (those that are not ``None``, nested dicts
+        flattened), recorded for the gallery when ``./reproduce.sh`` runs the notebook; returns them."""
+
+        def flat(d, prefix=""):
+            for k, v in d.items():
+                if isinstance(v, dict):
+                    yield from flat(v, f"{prefix}{k}.")
+                elif v is not None:
+                    yield f"{prefix}{k}", list(v) if isinstance(v, tuple) else v
+
+        changed = dict(flat(overrides))
+        if self.publish:
+            folder = runs_dir(self.scale) / "meta" / "parameters"
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / f"{self.notebook}.json").write_text(json.dumps(changed, indent=1, default=str) + "\n")
+        if changed:
+            print("parameters changed from the scale's sizes:", ", ".join(f"{k} = {v}" for k, v in changed.items()))
+        return changed
 
     def record_claims(self, rows: Iterable[_claims.ClaimResult]) -> pd.DataFrame:
         folder = None if self.publish else self.output_folder / "claims"
@@ -99,3 +120,29 @@ def setup_notebook(notebook: str, scale: str, seed: int = 0, device: str = "auto
     if not publish:
         print(f"figures and claims of this run go to {ctx.output_folder} (only ./reproduce.sh writes figures/{scale}/)")
     return ctx
+
+
+def first_to_last(table: pd.DataFrame, by: str, metrics: Iterable[str], label: str = "") -> str:
+    """Markdown bullets for a notebook's Summary: for every value of column ``by`` (e.g. ``lam``), each metric at
+    the first and the last stored generation, read from a tidy table of runs (mean over the runs of a group)."""
+    lines = []
+    for key, group in table.groupby(by, sort=False):
+        last = int(group.generation.max())
+        parts = []
+        for metric in metrics:
+            sub = group[group.metric == metric].groupby("generation").value.mean()
+            if len(sub):
+                parts.append(f"{metric} {sub.iloc[0]:.3g} → {sub.iloc[-1]:.3g}")
+        name = f"{label}{key:g}" if isinstance(key, float) else f"{label}{key}"
+        lines.append(f"* {name}: " + ", ".join(parts) + f" (generations 1 → {last})")
+    return "\n".join(lines)
+
+
+def verdict_summary(claims_table: pd.DataFrame, scale: str) -> str:
+    """One Markdown line: how many claim rows of this notebook reproduced at ``scale``, and which did not."""
+    counts = claims_table.verdict.value_counts()
+    line = f"* Claims at the `{scale}` scale: {counts.get('reproduced', 0)} of {len(claims_table)} rows reproduced"
+    missed = claims_table[claims_table.verdict != "reproduced"]
+    if len(missed):
+        line += "; not: " + "; ".join(f"{r.claim} ({r.statement}: {r.verdict})" for r in missed.itertuples())
+    return line + "."

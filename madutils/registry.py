@@ -24,6 +24,7 @@ class Notebook:
     experiments: tuple[str, ...]
     figures: tuple[Figure, ...]
     claims: tuple[str, ...]
+    paper: bool = True  # a paper section; False: a companion (the explorer, the bring-your-own-model example)
 
     @property
     def file(self) -> str:
@@ -33,6 +34,7 @@ class Notebook:
 NOTEBOOKS: dict[str, Notebook] = {
     nb.id: nb
     for nb in (
+        Notebook("00", "00_explorer", (), (), (), paper=False),
         Notebook(
             "01",
             "01_gaussian_martingale",
@@ -110,6 +112,9 @@ NOTEBOOKS: dict[str, Notebook] = {
                 Figure("nb06_high_frequency_share", None),
             ),
             ("C12",),
+        ),
+        Notebook(
+            "07", "07_bring_your_own_model", ("kde",), (Figure("nb07_kde_fully_synthetic", None),), (), paper=False
         ),
     )
 }

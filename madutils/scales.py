@@ -2,15 +2,16 @@
 ``./reproduce.sh``: every figure on a 2-core CPU, sized so that the paper's qualitative claims show) and ``paper``
 (the paper's sizes, for GPUs).
 
-The sizes of each experiment are a frozen dataclass, one instance per scale: ``sizes(DDPMSizes, "small")``. The
-model families' own settings are the family dataclasses themselves (their device is set when the experiment is
-built). Each notebook states why its `small` sizes were chosen.
+The sizes of each experiment are a frozen dataclass, one instance per scale: ``sizes(DDPMSizes, "small")``; a
+notebook's typed parameters are merged over them (``sizes(DDPMSizes, scale, lams=lams)``). The model families' own
+settings are the family dataclasses themselves (their device is set when the experiment is built). Each notebook
+states why its `small` sizes were chosen.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import TypeVar
+from dataclasses import dataclass, field, fields, is_dataclass, replace
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -18,6 +19,7 @@ from .models.ddpm import DDPMFamily
 from .models.flow import FlowFamily
 from .models.stylegan import StyleGANFamily
 from .models.wgan import WGANFamily
+from .utils import check_int
 
 SCALES = ("smoke", "small", "paper")
 
@@ -339,11 +341,41 @@ _SIZES: dict[type, dict[str, object]] = {
 S = TypeVar("S")
 
 
-def sizes(kind: type[S], scale: str) -> S:
-    """The sizes of one experiment at one scale, e.g. ``sizes(DDPMSizes, "small")``."""
+def sizes(kind: type[S], scale: str, **overrides: Any) -> S:
+    """The sizes of one experiment at one scale, e.g. ``sizes(DDPMSizes, "small")``, with ``overrides`` of its
+    fields merged over them (the typed parameters of a notebook: ``sizes(DDPMSizes, "small", lams=[1.0, 0.7])``).
+
+    An override of ``None`` keeps the scale's value; a nested sizes field takes a dict of its own overrides
+    (``start={"n_r": 50}``); lists become tuples. An unknown name is an error that lists the fields. The run key
+    follows the loops' configurations, so an override never reuses the runs of other sizes."""
     check_scale(scale)
     try:
-        return _SIZES[kind][scale]  # type: ignore[return-value]
+        base = _SIZES[kind][scale]
     except (KeyError, TypeError):
         known = ", ".join(k.__name__ for k in _SIZES)
         raise ValueError(f"no sizes for {kind!r}; known: {known}") from None
+    return _merge(base, overrides)  # type: ignore[return-value]
+
+
+def _merge(base: Any, overrides: dict[str, Any]) -> Any:
+    names = {f.name: f for f in fields(base)}
+    changes = {}
+    for name, value in overrides.items():
+        if value is None:
+            continue
+        if name not in names:
+            known = ", ".join(names)
+            raise ValueError(f"{type(base).__name__} has no size {name!r}; its sizes are {known} (madutils/scales.py)")
+        current = getattr(base, name)
+        if is_dataclass(current) and isinstance(value, dict):
+            value = _merge(current, value)
+        elif isinstance(current, tuple):
+            value = tuple(value) if isinstance(value, (list, tuple)) else (value,)
+            if current and all(isinstance(v, float) for v in current):
+                value = tuple(float(v) for v in value)
+        elif isinstance(current, int) and not isinstance(current, bool):
+            value = check_int(value, name, 1)
+        elif isinstance(current, float):
+            value = float(value)
+        changes[name] = value
+    return replace(base, **changes) if changes else base

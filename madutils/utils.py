@@ -108,10 +108,43 @@ def resolve_device(device: str = "auto") -> str:
     import torch
 
     if device in (None, "auto"):
-        return "cuda" if torch.cuda.is_available() else "cpu"
+        if torch.cuda.is_available():
+            return "cuda"
+        warn_unusable_gpu()
+        return "cpu"
     if str(device).startswith("cuda") and not torch.cuda.is_available():
         raise ValueError(f"device={device!r} was asked for, but PyTorch sees no CUDA device; use 'auto' or 'cpu'")
     return str(device)
+
+
+_WARNED_GPU = False
+
+
+def nvidia_gpu_present() -> bool:
+    """Whether the machine has an NVIDIA GPU with a loaded driver (whatever PyTorch makes of it)."""
+    return os.path.exists("/proc/driver/nvidia/version") or os.path.exists("/dev/nvidia0")
+
+
+def warn_unusable_gpu() -> bool:
+    """Warn (once per process) when this machine has an NVIDIA GPU that a CUDA build of PyTorch cannot use, most
+    often a driver older than the CUDA the build was made for: without the warning the project would silently
+    run on the CPU. Returns whether it warned."""
+    global _WARNED_GPU
+    import torch
+
+    if _WARNED_GPU or torch.version.cuda is None or torch.cuda.is_available() or not nvidia_gpu_present():
+        return False
+    _WARNED_GPU = True
+    import warnings
+
+    warnings.warn(
+        f"this machine has an NVIDIA GPU, but PyTorch {torch.__version__} (built for CUDA {torch.version.cuda}) "
+        "cannot use it, so everything runs on the CPU. Usually the driver is older than that CUDA: update the "
+        "driver, or install a PyTorch build for the CUDA your driver supports (see pytorch.org, 'Get started').",
+        RuntimeWarning,
+        stacklevel=3,
+    )
+    return True
 
 
 def cpu_threads() -> int:

@@ -8,6 +8,7 @@ from loop_helpers import simulate
 
 from madutils import claims, gallery, plots
 from madutils.scales import GaussianMartingaleSizes, check_scale, sizes
+from madutils.utils import config_key
 
 
 def _c1_inputs(mislabel=1.0, trials=600, gens=200):
@@ -239,3 +240,40 @@ def test_stylegan_claim_c12():
     verdicts = {r.statement: r.verdict for r in claims.c12_stylegan(_table(worse), "small", model="StyleGAN2")}
     assert verdicts["λ = 1 (StyleGAN2): the fixed real set slows the degradation"] == "not_reproduced"
     assert [v for s, v in verdicts.items() if "diversity collapses" in s] == ["not_reproduced"]
+
+
+def test_typed_parameters_merge_over_the_sizes_and_change_the_run_key():
+    from madutils import experiments
+    from madutils.loops import run_config
+    from madutils.scales import DDPMSizes, FreshGaussianSizes, GMMSizes
+
+    base = sizes(DDPMSizes, "smoke")
+    sz = sizes(DDPMSizes, "smoke", lams=[1, 0.7], family={"steps": 3}, generations=None)
+    assert sz.lams == (1.0, 0.7) and sz.family.steps == 3 and sz.generations == base.generations
+    assert sizes(FreshGaussianSizes, "smoke", start={"n_r": 50}).start.n_r == 50
+    with pytest.raises(ValueError, match="DDPMSizes has no size 'lam'; its sizes are family, n, generations"):
+        sizes(DDPMSizes, "smoke", lam=1.0)
+    with pytest.raises(ValueError, match="generations must be an integer"):
+        sizes(DDPMSizes, "smoke", generations=2.5)
+    a, b = experiments.gmm(sizes(GMMSizes, "smoke")), experiments.gmm(sizes(GMMSizes, "smoke", iterations=5))
+    keys = [config_key(run_config(e.family, e.loops["seed 0"], e.source, e.hook, 1)) for e in (a, b)]
+    assert keys[0] != keys[1] and b.loops["seed 0"].generations == 5
+
+
+def test_changed_parameters_are_recorded_for_the_gallery(project, monkeypatch):
+    from madutils.notebook import setup_notebook
+
+    monkeypatch.setenv("MAD_PUBLISH", "1")
+    ctx = setup_notebook("02", "smoke", 0, "cpu")
+    assert ctx.record_parameters({"lams": (1.0, 0.7), "n": None, "family": {"steps": 3}}) == {
+        "lams": [1.0, 0.7],
+        "family.steps": 3,
+    }
+    fig, _ = plt.subplots()
+    ctx.save_figure(fig, "fig16_fully_synthetic_all_lambdas", caption="A test.")
+    plt.close(fig)
+    readme = gallery.build("smoke").read_text()
+    assert "Run with parameters changed from the `smoke` sizes: `lams = [1.0, 0.7]`, `family.steps = 3`" in readme
+    monkeypatch.delenv("MAD_PUBLISH")
+    hand = setup_notebook("02", "smoke", 0, "cpu")
+    assert hand.output_folder == project / "runs" / "smoke" / "by-hand"

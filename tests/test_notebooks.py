@@ -5,11 +5,14 @@ from pathlib import Path
 
 import pytest
 
+from madutils.registry import NOTEBOOKS as REGISTERED
+
 NOTEBOOKS = sorted((Path(__file__).parent.parent / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 
 
-def test_there_are_notebooks():
+def test_there_are_notebooks_and_each_is_registered():
     assert NOTEBOOKS
+    assert sorted(p.name for p in NOTEBOOKS) == sorted(nb.file for nb in REGISTERED.values())
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
@@ -22,17 +25,28 @@ def test_notebook_skeleton(path):
     params = [c for c in code if "parameters" in c.get("metadata", {}).get("tags", [])]
     assert len(params) == 1, "needs exactly one cell tagged 'parameters'"
     src = "".join(params[0]["source"])
-    assert 'scale = os.environ.get("MAD_SCALE", "small")' in src
+    assert 'scale: str = os.environ.get("MAD_SCALE", "small")' in src
+    # every parameter is typed, so that papermill --help-notebook shows its type
+    for line in src.splitlines():
+        if "=" in line and not line.startswith(("#", "import")):
+            assert ":" in line.split("=")[0], f"untyped parameter: {line}"
     assert cells[0]["cell_type"] == "markdown" and cells[0]["source"][0].startswith("# ")
     everything = "\n".join("".join(c["source"]) for c in cells)
-    assert "record_claims(" in everything, "needs a claims cell"
-    assert "## Differences from the paper" in everything
-    assert "ctx.footer()" in everything
+    if REGISTERED[path.name[:2]].paper:  # a section of the paper: the whole skeleton of STYLE.md
+        assert "record_claims(" in everything, "needs a claims cell"
+        for heading in ("## Method", "## Summary", "## Exercises", "## Differences from the paper"):
+            assert heading in everything, f"needs a {heading!r} section"
+        assert "$$" in everything, "the Method section typesets its equations"
+        assert "ctx.footer()" in everything
     for bad in ("!pip", "/root/", "/home/", "/work/", '"cuda"'):
         assert bad not in everything, f"{bad!r} in a committed notebook"
     assert nb["metadata"]["kernelspec"]["name"] == "python3"
     # nothing after the parameters cell reassigns a parameter
-    names = [line.split("=")[0].strip() for line in src.splitlines() if "=" in line and not line.startswith("#")]
+    names = [
+        line.split("=")[0].split(":")[0].strip()
+        for line in src.splitlines()
+        if "=" in line and not line.startswith("#")
+    ]
     later = "\n".join("".join(c["source"]) for c in code[code.index(params[0]) + 1 :])
     for name in names:
         assert f"\n{name} = " not in "\n" + later, f"parameter {name} is overridden after the parameters cell"

@@ -238,3 +238,20 @@ def test_reproduce_only_without_numbers_is_an_error():
         ["bash", "reproduce.sh", "--only", "--scale", "smoke"], cwd=ROOT, capture_output=True, text=True
     )
     assert out.returncode == 2 and "--only needs notebook numbers" in out.stderr
+
+
+def test_a_gpu_that_a_cuda_build_cannot_use_is_reported(monkeypatch):
+    import torch
+
+    from madutils import utils
+
+    monkeypatch.setattr(utils, "_WARNED_GPU", False)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.version, "cuda", "13.0")
+    monkeypatch.setattr(utils, "nvidia_gpu_present", lambda: True)
+    with pytest.warns(RuntimeWarning, match=r"has an NVIDIA GPU, but PyTorch .* cannot use it.*update the driver"):
+        assert utils.resolve_device("auto") == "cpu"
+    assert not utils.warn_unusable_gpu()  # once per process
+    monkeypatch.setattr(utils, "_WARNED_GPU", False)
+    monkeypatch.setattr(utils, "nvidia_gpu_present", lambda: False)  # no GPU at all: nothing to say
+    assert not utils.warn_unusable_gpu()

@@ -215,7 +215,7 @@ def test_the_shared_stylegan_loops_at_smoke_scale(project, monkeypatch):
 
     data = os.environ.get("MAD_DATA") or str(Path(__file__).parent.parent / "data")
     monkeypatch.setenv("MAD_DATA", data)  # MNIST and LeNet of the checkout, outputs in the empty project
-    sg = experiments.stylegan("smoke", 0, "cpu")
+    sg = experiments.stylegan(sizes(StyleGANSizes, "smoke"), 0, "cpu")
     n = sizes(StyleGANSizes, "smoke").n
     aug = sg.loops["augmentation λ=1"]
     assert (aug.real, aug.accumulate, aug.n_r, aug.n_s) == ("fixed", True, n, n)
