@@ -82,7 +82,7 @@ def build(scale: str, timings: Path | None = None, commit: str | None = None) ->
     lines.append(
         f"Made by `./reproduce.sh --scale {scale}` {source}; gallery built on {_dt.date.today().isoformat()}. "
         "Every figure below is drawn from stored results of the run of its notebook; the claims table is evaluated "
-        "from the same results by `madutils/claims.py`."
+        "from the same results by `madutils/claims/`."
     )
     lines.append("")
     if t is not None:
