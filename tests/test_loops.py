@@ -216,3 +216,14 @@ def test_loop_workers(monkeypatch):
         loop_workers(family, jobs=2, workers=0)
     with pytest.raises(ValueError, match="store"):
         run_loops(family, [LoopConfig(generations=2, n_ini=10, n_s=10)], GaussianSource.standard(2), store=None)
+
+
+def test_workers_run_their_family_without_its_own_progress_bars():
+    from madutils.loops import _quiet
+    from madutils.models.ddpm import DDPMFamily
+
+    family = DDPMFamily(progress=True, steps=3)
+    quiet = _quiet(family)
+    assert quiet.progress is False and quiet.steps == 3 and quiet.key() == family.key()
+    gaussian_family = GaussianFamily()
+    assert _quiet(gaussian_family) is gaussian_family  # no progress field: unchanged
