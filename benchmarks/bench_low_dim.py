@@ -17,7 +17,7 @@ import numpy as np
 
 
 def data(collapsed: bool, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    from madutils.models.gmm import GridSource, grid_modes
+    from madutils.data import GridSource, grid_modes
 
     rng = np.random.default_rng(seed)
     real = GridSource().draw(2000, seed=10**6)

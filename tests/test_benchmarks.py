@@ -35,3 +35,13 @@ def test_parallel_loops_benchmark_runs_on_tiny_loops():
     cells = [c.strip() for c in row[0].strip("|").split("|")]
     serial, parallel, ratio = float(cells[1].rstrip(" s")), float(cells[2].rstrip(" s")), cells[3]
     assert ratio.endswith("x") and float(ratio[:-1]) == pytest.approx(serial / parallel, abs=0.01 + 0.1 / parallel)
+
+
+@pytest.mark.slow
+def test_duplicate_and_low_dimensional_benchmarks_run():
+    """benchmarks/bench_duplicates.py on a tiny collapsed set, and bench_low_dim.py: both paths agree."""
+    out = run_benchmark("bench_duplicates.py", "--n", "400", "--d", "32")
+    row = [line for line in out.splitlines() if line.startswith("| 400 × 32")]
+    assert len(row) == 1 and row[0].rstrip(" |").endswith("True")
+    out = run_benchmark("bench_low_dim.py")
+    assert len([line for line in out.splitlines() if line.startswith("| 25 modes") or "three modes" in line]) == 2

@@ -309,3 +309,54 @@ def test_covering_radii_agree_with_precision_and_name_the_balls():
     assert cover[i] == pytest.approx(radii[dist[i] <= radii].min(), rel=1e-5)
     far = np.full((2, 8), 100.0, np.float32)
     assert np.all(np.isinf(ref.covering_radii(far)))
+
+
+def test_collapsed_sets_keep_exact_zero_radii_without_a_full_scan():
+    """Half of the points are tenfold copies: their radius is exactly 0, with or without the scan over every
+    point, and precision and recall agree with a brute-force float64 computation (``<=`` for ties; prdc's ``<``
+    would not count a copy as inside a ball of radius 0)."""
+    import torch
+    from scipy.spatial.distance import cdist
+
+    from madutils.metrics import prd
+
+    rng = np.random.default_rng(0)
+    x = np.concatenate([np.repeat(rng.standard_normal((30, 40)), 10, axis=0), rng.standard_normal((300, 40))])
+    x = x.astype(np.float32)[rng.permutation(600)]
+    s = prd._Set.make(x, x.mean(axis=0, dtype=np.float64), torch.device("cpu"))
+    fast, full = prd._radii_sq(s, 5, 128), prd._radii_sq(s, 5, 128, full_scan_zero=True)
+    assert torch.equal(fast, full) and int((fast == 0).sum()) == 300
+    fake = np.concatenate([x[:200], rng.standard_normal((200, 40)).astype(np.float32)])
+    ours = precision_recall(x, fake, k=5, block=128)
+    xr, xf = x.astype(np.float64), fake.astype(np.float64)
+    r_real = np.sort(cdist(xr, xr, "sqeuclidean"), axis=1)[:, 5]
+    r_fake = np.sort(cdist(xf, xf, "sqeuclidean"), axis=1)[:, 5]
+    cross = cdist(xr, xf, "sqeuclidean")
+    brute = ((cross <= r_real[:, None]).any(axis=0).mean(), (cross <= r_fake[None, :]).any(axis=1).mean())
+    assert ours == pytest.approx(brute, abs=1e-12) and ours[0] > 0.5
+
+
+def test_distances_are_computed_without_tf32_and_the_setting_is_restored(monkeypatch):
+    import torch
+
+    from madutils.metrics import prd
+
+    seen = []
+    block_sq = prd._block_sq
+
+    def spy(*args):
+        seen.append((torch.backends.cuda.matmul.allow_tf32, torch.get_float32_matmul_precision()))
+        return block_sq(*args)
+
+    monkeypatch.setattr(prd, "_block_sq", spy)
+    before = torch.get_float32_matmul_precision(), torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = True
+    torch.set_float32_matmul_precision("medium")  # what a training set-up may leave behind
+    try:
+        rng = np.random.default_rng(1)
+        precision_recall(rng.normal(size=(60, 20)), rng.normal(size=(60, 20)), block=16)
+        assert seen and set(seen) == {(False, "highest")}
+        assert torch.backends.cuda.matmul.allow_tf32 is True and torch.get_float32_matmul_precision() == "medium"
+    finally:
+        torch.set_float32_matmul_precision(before[0])
+        torch.backends.cuda.matmul.allow_tf32 = before[1]

@@ -28,6 +28,7 @@ nothing, and collapsed 2-D data (many near-duplicates) would send most decisions
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from dataclasses import dataclass, field
 
@@ -78,6 +79,22 @@ class _Set:
             b = np.asarray(other.orig[cols[s : s + _PAIR_BATCH]], dtype=np.float64)
             out[s : s + _PAIR_BATCH] = ((a - b) ** 2).sum(axis=1)
         return torch.from_numpy(out).to(self.x32.device)
+
+
+@contextlib.contextmanager
+def exact_float32():
+    """Float32 products in full float32 precision while distances are computed: a process that enabled TF32 for
+    training (StyleGAN2 does, on Ampere and later GPUs) would otherwise get distance errors of order 1e-3 relative,
+    far outside the re-check band ``REL_TOL`` of the exact decisions."""
+    matmul, cudnn = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    precision = torch.get_float32_matmul_precision()
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
+    torch.set_float32_matmul_precision("highest")
+    try:
+        yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = matmul, cudnn
+        torch.set_float32_matmul_precision(precision)
 
 
 def _block_sq(a: _Set, i: slice, b: _Set, j: slice) -> torch.Tensor:
@@ -135,8 +152,11 @@ def _merge_candidates(best_v, best_i, rows: slice, d2: torch.Tensor, offset: int
     best_i[rows] = idx.gather(1, keep.indices)
 
 
-def _radii_sq(s: _Set, k: int, block: int) -> torch.Tensor:
-    """Exact squared distance of every row to its k-th nearest neighbour in its own set, itself excluded."""
+def _radii_sq(s: _Set, k: int, block: int, full_scan_zero: bool = False) -> torch.Tensor:
+    """Exact squared distance of every row to its k-th nearest neighbour in its own set, itself excluded.
+
+    ``full_scan_zero`` is the reference behaviour for the benchmark: it also scans every point for rows whose
+    radius is already exactly 0 (k exact duplicates), which cannot change them."""
     n = len(s)
     if n < k + 1:
         raise ValueError(f"a set of {n} samples has no {k}-th nearest neighbour besides itself; need >= {k + 1}")
@@ -176,7 +196,10 @@ def _radii_sq(s: _Set, k: int, block: int) -> torch.Tensor:
         # A point outside the candidates has float32 distance >= the m-th candidate's; its exact distance is at
         # least that minus the band, so the k-th candidate is the true k-th neighbour when it lies below.
         bound = best_v[:, -1].double() - band[:, -1].double()
-        for row in torch.nonzero(radii > bound).flatten().tolist():
+        # A radius of exactly 0 (k exact duplicates among the candidates) cannot be lowered: the rows of a
+        # collapsed generation, made of many copies of a few images, skip the scan over every point.
+        unsure = (radii > bound) if full_scan_zero else (radii > bound) & (radii > 0)
+        for row in torch.nonzero(unsure).flatten().tolist():
             full = s.exact_sq(np.full(n, row), s, np.arange(n))
             full[row] = -1.0
             radii[row] = full.sort().values[k]
@@ -228,7 +251,8 @@ def kth_neighbour_radii(features, k: int = 5, block: int | None = None, device: 
     k = check_int(k, "k", 1)
     x = check_features(features, "features", min_rows=k + 1)
     s = _Set.make(x, x.mean(axis=0, dtype=np.float64), torch.device(device))
-    return torch.sqrt(_radii_sq(s, k, _block_size(block))).cpu().numpy()
+    with exact_float32():
+        return torch.sqrt(_radii_sq(s, k, _block_size(block))).cpu().numpy()
 
 
 def precision_recall(real, fake, k: int = 5, block: int | None = None, device: str = "cpu") -> tuple[float, float]:
@@ -260,7 +284,8 @@ class ReferenceSet:
             self.mu, self.sigma = gaussian_stats(self.features)
             self._factor = psd_factor(self.sigma)
         self._set = _Set.make(self.features, self._center, torch.device(self.device))
-        self._radii = _radii_sq(self._set, self.k, self._block)
+        with exact_float32():
+            self._radii = _radii_sq(self._set, self.k, self._block)
         h = hashlib.sha256(memoryview(np.ascontiguousarray(self.features, dtype=np.float32)).cast("B"))
         self.digest = h.hexdigest()[:16]
 
@@ -283,8 +308,9 @@ class ReferenceSet:
     def precision_recall(self, fake) -> tuple[float, float]:
         f = check_features(fake, "fake", dim=self.features.shape[1], min_rows=self.k + 1)
         fs = _Set.make(f, self._center, self._set.x32.device)
-        r_fake = _radii_sq(fs, self.k, self._block)
-        prec, rec = _coverage(self._set, fs, self._radii, r_fake, self._block)
+        with exact_float32():
+            r_fake = _radii_sq(fs, self.k, self._block)
+            prec, rec = _coverage(self._set, fs, self._radii, r_fake, self._block)
         return float(prec.double().mean()), float(rec.double().mean())
 
     def covering_radii(self, fake, block: int = 512) -> np.ndarray:
