@@ -155,8 +155,9 @@ def _merge_candidates(best_v, best_i, rows: slice, d2: torch.Tensor, offset: int
 def _radii_sq(s: _Set, k: int, block: int, full_scan_zero: bool = False) -> torch.Tensor:
     """Exact squared distance of every row to its k-th nearest neighbour in its own set, itself excluded.
 
-    ``full_scan_zero`` is the reference behaviour for the benchmark: it also scans every point for rows whose
-    radius is already exactly 0 (k exact duplicates), which cannot change them."""
+    ``full_scan_zero`` is the reference behaviour for the benchmark: every unsure row is checked by an exact scan
+    over every point (also rows whose radius is exactly 0, which nothing can change); by default unsure rows go
+    through :func:`_rescan`, which measures exactly only the points that can lie within the radius."""
     n = len(s)
     if n < k + 1:
         raise ValueError(f"a set of {n} samples has no {k}-th nearest neighbour besides itself; need >= {k + 1}")
@@ -197,13 +198,42 @@ def _radii_sq(s: _Set, k: int, block: int, full_scan_zero: bool = False) -> torc
         # least that minus the band, so the k-th candidate is the true k-th neighbour when it lies below.
         bound = best_v[:, -1].double() - band[:, -1].double()
         # A radius of exactly 0 (k exact duplicates among the candidates) cannot be lowered: the rows of a
-        # collapsed generation, made of many copies of a few images, skip the scan over every point.
+        # collapsed generation, made of many copies of a few images, need no further check.
         unsure = (radii > bound) if full_scan_zero else (radii > bound) & (radii > 0)
-        for row in torch.nonzero(unsure).flatten().tolist():
-            full = s.exact_sq(np.full(n, row), s, np.arange(n))
-            full[row] = -1.0
-            radii[row] = full.sort().values[k]
+        if full_scan_zero:
+            for row in torch.nonzero(unsure).flatten().tolist():
+                full = s.exact_sq(np.full(n, row), s, np.arange(n))
+                full[row] = -1.0
+                radii[row] = full.sort().values[k]
+        else:
+            _rescan(s, k, torch.nonzero(unsure).flatten(), radii, block)
     return radii
+
+
+def _rescan(s: _Set, k: int, rows: torch.Tensor, radii: torch.Tensor, block: int) -> None:
+    """The exact k-th neighbour distance of ``rows`` over the whole set, in place in ``radii``. Blocks of float32
+    distances to every point select the points whose distance can lie within the current radius (within a band
+    wider than the round-off of ``_radii_sq``); only those are measured exactly in float64. Every point within the
+    radius is selected (the radius came from k + 1 such points, itself included), so the k-th smallest exact
+    distance among the selected points is the k-th over the whole set: the values of a scan over every point, at
+    the cost of one float32 product per block (collapsed generations, with many ties at the radius, need this
+    check for many rows)."""
+    n = len(s)
+    for start in range(0, len(rows), block):
+        r = rows[start : start + block]
+        a = s.x32[r] - s.center
+        found_i, found_j = [], []
+        for j in _blocks(n, block):
+            d2 = torch.addmm(s.sq[j][None, :], a, s.rows(j).T, alpha=-2.0).add_(s.sq[r][:, None])
+            tol = REL_TOL * (3 * (s.sq[r][:, None] + s.sq[j][None, :]) + 2 * d2.abs())
+            ii, jj = torch.nonzero(d2.double() - tol.double() <= radii[r][:, None], as_tuple=True)
+            found_i.append(ii)
+            found_j.append(jj + j.start)
+        ii, jj = torch.cat(found_i), torch.cat(found_j)
+        exact = s.exact_sq(r[ii].cpu().numpy(), s, jj.cpu().numpy())
+        exact[r[ii] == jj] = -1.0  # the point itself comes first
+        for p, row in enumerate(r.tolist()):
+            radii[row] = exact[ii == p].sort().values[k]
 
 
 def _coverage(real: _Set, fake: _Set, r_real: torch.Tensor, r_fake: torch.Tensor, block: int):
