@@ -31,6 +31,7 @@ from .scales import (
     WGANSizes,
 )
 from .store import Store
+from .utils import check_int
 
 
 class Runs(Mapping[str, LoopRun]):
@@ -50,6 +51,10 @@ class Runs(Mapping[str, LoopRun]):
 
     def __len__(self) -> int:
         return len(self._runs)
+
+    def of_seed(self, seed: int) -> Runs:
+        """The runs of one seed (for the pictures that show one loop; tables and claims use every seed)."""
+        return Runs({label: run for label, run in self._runs.items() if run.cfg.seed == seed})
 
     def table(self) -> pd.DataFrame:
         """The tidy table of these runs: one row per loop × generation × metric, with the loop's label (column
@@ -77,16 +82,19 @@ class Experiment:
     def __post_init__(self) -> None:
         self.width = self.width or len(self.loops)
 
-    def select(self, *labels: str) -> Experiment:
-        """The same experiment with only the loops ``labels`` (an error names the loops it has)."""
-        missing = [label for label in labels if label not in self.loops]
+    def select(self, *names: str) -> Experiment:
+        """The same experiment with only the loops ``names``, each with all its seeds (a loop's further seeds are
+        labelled ``"<name> · seed <s>"``); an error names the loops it has."""
+        chosen = {label: cfg for label, cfg in self.loops.items() if _loop_name(label) in names}
+        missing = [name for name in names if name not in {_loop_name(label) for label in chosen}]
         if missing:
             raise ValueError(f"no loop {missing} in experiment {self.folder!r}; it has {list(self.loops)}")
-        return replace(self, loops={label: self.loops[label] for label in labels})
+        return replace(self, loops=chosen)
 
     def labels(self, prefix: str) -> list[str]:
-        """The labels of the loops whose label starts with ``prefix`` (e.g. ``"fully synthetic"``)."""
-        return [label for label in self.loops if label.startswith(prefix)]
+        """The names of the loops (each once, whatever its seeds) that start with ``prefix`` (e.g.
+        ``"fully synthetic"``), for :meth:`select`."""
+        return list(dict.fromkeys(_loop_name(label) for label in self.loops if label.startswith(prefix)))
 
     def run(self, store: Store, *, workers: int | str = "auto", progress: bool = True, desc: str = "") -> Runs:
         """Run (or read from the store) every loop of this experiment and return the runs.
@@ -112,6 +120,24 @@ class Experiment:
             desc=desc or f"{self.folder}: {len(self.loops)} loops",
         )
         return Runs(dict(zip(self.loops, loops, strict=True)))
+
+
+SEED_MARK = " · seed "
+
+
+def _loop_name(label: str) -> str:
+    return label.split(SEED_MARK)[0]
+
+
+def with_seeds(loops: dict[str, LoopConfig], seed: int, seeds: int) -> dict[str, LoopConfig]:
+    """Every loop once per seed ``seed, seed + 1, …, seed + seeds − 1``: the first keeps its label, the others are
+    labelled ``"<label> · seed <s>"``. The loops of one seed share their generation 1 where their n_ini agrees."""
+    check_int(seeds, "seeds", 1)
+    out = {}
+    for i in range(seeds):
+        for label, cfg in loops.items():
+            out[label if i == 0 else f"{label}{SEED_MARK}{seed + i}"] = replace(cfg, seed=seed + i)
+    return out
 
 
 # -- the image experiments ----------------------------------------------------------------------------------------
@@ -141,6 +167,7 @@ def ddpm(sz: DDPMSizes, seed: int = 0, device: str = "auto") -> Experiment:
         for n_ini in sz.fresh_inis
     }
     hook = mnist_metrics(keep_features=sz.tsne_points, keep_images=100, device=device)
+    loops = with_seeds(loops, seed, sz.seeds)
     return Experiment("ddpm-mnist", replace(sz.family, device=device), MnistSource(), hook, loops, data="MNIST")
 
 
@@ -178,6 +205,7 @@ def stylegan(sz: StyleGANSizes, seed: int = 0, device: str = "auto") -> Experime
         hook = mnist_metrics(keep_images=sz.keep_images, device=device, size=sz.resolution, spectrum=True)
         data = f"MNIST {sz.resolution}×{sz.resolution}"
     family = replace(sz.family, device=device)
+    loops = with_seeds(loops, seed, sz.seeds)
     return Experiment("stylegan", family, source, hook, loops, store_models=True, data=data)
 
 
@@ -186,18 +214,19 @@ def wgan(sz: WGANSizes, seed: int = 0, device: str = "auto") -> Experiment:
     from .data import MnistSource
     from .metrics import mnist_metrics
 
-    loops = {_lam(1.0): LoopConfig(sz.generations, sz.n, sz.n, seed=seed)}
+    loops = with_seeds({_lam(1.0): LoopConfig(sz.generations, sz.n, sz.n, seed=seed)}, seed, sz.seeds)
     hook = mnist_metrics(keep_features=0, keep_images=40, device=device)
     return Experiment("wgan-mnist", replace(sz.family, device=device), MnistSource(), hook, loops, data="MNIST")
 
 
-def gmm(sz: GMMSizes) -> Experiment:
-    """The 25-mode Gaussian mixture in the fully synthetic loop, one loop per seed (App. B.2, C9; notebook 05)."""
+def gmm(sz: GMMSizes, seed: int = 0) -> Experiment:
+    """The 25-mode Gaussian mixture in the fully synthetic loop, one loop per seed ``seed, …, seed + seeds − 1``
+    (App. B.2, C9; notebook 05)."""
     from .data import GridSource
     from .metrics import ModeMetrics
     from .models.gmm import GMMFamily
 
-    loops = {f"seed {s}": LoopConfig(sz.iterations, sz.n, sz.n, seed=s) for s in sz.seeds}
+    loops = {f"seed {s}": LoopConfig(sz.iterations, sz.n, sz.n, seed=s) for s in range(seed, seed + sz.seeds)}
     hook = ModeMetrics(GridSource().draw(sz.reference, seed=10**6))
     return Experiment("gmm-grid", GMMFamily(), GridSource(), hook, loops, store_models=True, data="25-mode grid")
 
@@ -208,6 +237,7 @@ def flow(sz: FlowSizes, seed: int = 0) -> Experiment:
     from .metrics import TailMetrics
 
     loops = {_lam(lam): LoopConfig(sz.generations, sz.n, sz.n, lam=lam, seed=seed) for lam in sz.lams}
+    loops = with_seeds(loops, seed, sz.seeds)
     hook = TailMetrics(RosenbrockSource().draw(sz.reference, seed=10**6))
     return Experiment("flow-rosenbrock", sz.family, RosenbrockSource(), hook, loops, data="Rosenbrock")
 

@@ -207,9 +207,9 @@ def fresh_limits(
     progress: bool = True,
 ) -> pd.DataFrame:
     """WD(n_r, n_s, λ) (eq. 3) for many points ``{"n_r", "n_s", "lam"[, "memory"]}``, one row each (columns
-    ``wd``, ``wd_se``, ``converged`` besides the point's own). ``cache(config, compute)`` returns the arrays of
-    ``compute()`` for ``config``, computed once (e.g. :meth:`madutils.store.Store.cached_arrays`), so an
-    interrupted grid resumes."""
+    ``wd``, ``wd_se``, ``converged`` and ``trials`` besides the point's own). ``cache(config, compute)`` returns
+    the arrays of ``compute()`` for ``config``, computed once (e.g. :meth:`madutils.store.Store.cached_arrays`), so
+    an interrupted grid resumes."""
     from tqdm.auto import tqdm
 
     rows = []
@@ -224,7 +224,7 @@ def fresh_limits(
             return {"wd": np.array(lim.wd), "wd_se": np.array(lim.se), "converged": np.array(lim.converged)}
 
         values = cache(config, compute) if cache is not None else compute()
-        rows.append(p | point | {k: float(v) for k, v in values.items()})
+        rows.append(p | point | {k: float(v) for k, v in values.items()} | {"trials": trials})
     df = pd.DataFrame(rows)
     df["converged"] = df["converged"].astype(bool)
     return df

@@ -26,7 +26,8 @@ def collect_claims(scale: str) -> pd.DataFrame:
     frames = [pd.read_csv(p, dtype=str).fillna("") for p in sorted(folder.glob("*.csv"))]
     if not frames:
         return pd.DataFrame(columns=COLUMNS)
-    return pd.concat(frames, ignore_index=True)[COLUMNS]
+    # rows recorded before a column existed (seeds, gate) get it empty
+    return pd.concat(frames, ignore_index=True).reindex(columns=COLUMNS).fillna("")
 
 
 def forget(scale: str, nb_id: str) -> list[Path]:
@@ -117,7 +118,7 @@ def build(scale: str, timings: Path | None = None, commit: str | None = None) ->
     lines += [
         "## Claims",
         "",
-        table_markdown(claims, ("claim", "notebook", "statement", "value", "verdict"))
+        table_markdown(claims, ("claim", "notebook", "statement", "value", "seeds", "gate", "verdict"))
         if not claims.empty
         else "No claims were evaluated.",
         "",

@@ -139,9 +139,14 @@ def first_to_last(table: pd.DataFrame, by: str, metrics: Iterable[str], label: s
 
 
 def verdict_summary(claims_table: pd.DataFrame, scale: str) -> str:
-    """One Markdown line: how many claim rows of this notebook reproduced at ``scale``, and which did not."""
+    """One Markdown line: how many claim rows of this notebook could be judged at ``scale`` (not ``uninformative``
+    or ``not_run``), how many of those reproduced, and which did not."""
     counts = claims_table.verdict.value_counts()
-    line = f"* Claims at the `{scale}` scale: {counts.get('reproduced', 0)} of {len(claims_table)} rows reproduced"
+    judged = counts.get("reproduced", 0) + counts.get("not_reproduced", 0)
+    line = (
+        f"* Claims at the `{scale}` scale: {len(claims_table)} rows, {judged} informative, of which "
+        f"{counts.get('reproduced', 0)} reproduced"
+    )
     missed = claims_table[claims_table.verdict != "reproduced"]
     if len(missed):
         line += "; not: " + "; ".join(f"{r.claim} ({r.statement}: {r.verdict})" for r in missed.itertuples())

@@ -27,7 +27,15 @@ from .scales import check_scale
 _LAM_CMAP = matplotlib.colormaps["plasma"]
 LOOP_COLORS = {"none": "#c0392b", "fixed": "#e67e22", "fresh": "#27ae60"}
 LOOP_LABELS = {"none": "fully synthetic", "fixed": "synthetic augmentation", "fresh": "fresh data"}
-METRIC_LABELS = {"fid": "FID", "precision": "precision", "recall": "recall", "w2": r"$W_2$ distance"}
+METRIC_LABELS = {
+    "fid": "FID",
+    "precision": "precision",
+    "recall": "recall",
+    "density": "density",
+    "coverage": "coverage",
+    "label_accuracy": "label accuracy",
+    "w2": r"$W_2$ distance",
+}
 FIGURE_NAME = re.compile(r"^(fig\d{2}[a-z]?|nb\d{2})_[a-z0-9_]+$")
 
 
@@ -67,12 +75,12 @@ def metric_panels(
     palette: dict | None = None,
     axes=None,
     label: str | None = None,
-    errorbar=("ci", 95),
+    errorbar=("pi", 100),
 ):
     """The layout of Fig. 4, 6, 8, 9, 13, 16: one panel per metric against generation, one line per ``hue``.
 
     ``df`` is a tidy table with columns ``generation``, ``metric``, ``value`` and the ``hue``/``style`` columns;
-    several rows per (generation, hue) (seeds) are drawn as a mean with a confidence band.
+    several rows per (generation, hue) (seeds) are drawn as their mean with a band over their range (min to max).
     """
     if axes is None:
         fig, axes = plt.subplots(1, len(metrics), figsize=(4.0 * len(metrics), 3.3), constrained_layout=True)
@@ -100,7 +108,7 @@ def metric_panels(
         ax.set_ylabel(METRIC_LABELS.get(metric, metric))
         ax.set_xlabel(r"generation $t$")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # generations are whole numbers
-        if metric in ("precision", "recall"):
+        if metric in ("precision", "recall", "coverage", "label_accuracy"):
             ax.set_ylim(-0.02, 1.02)
     if label:
         axes[0].figure.suptitle(label)

@@ -60,6 +60,8 @@ NOTEBOOKS: dict[str, Notebook] = {
                 Figure("fig16_fully_synthetic_all_lambdas", "16"),
                 Figure("fig26_samples_unbiased", "26"),
                 Figure("fig27_samples_biased", "27"),
+                Figure("nb02_metric_controls", None),
+                Figure("nb02_secondary_measures", None),
             ),
             ("C2", "C3"),
         ),

@@ -134,6 +134,7 @@ class DDPMSizes:
     tsne_points: int
     tsne_generations: tuple[int, ...]
     grid_generations: tuple[int, ...]
+    seeds: int = 1
 
 
 # -- StyleGAN2 with truncation λ (§3.2–4.1, C12; notebooks 02, 03, 06) -------------------------------------------
@@ -151,6 +152,7 @@ class StyleGANSizes:
     generations: dict[str, int] = field(hash=False)
     keep_images: int
     grid: int
+    seeds: int = 1
 
 
 # -- App. B: WGAN-GP (C10), 25-mode GMM (C9), normalizing flow (C11); notebook 05 ----------------------------------
@@ -161,13 +163,14 @@ class WGANSizes:
     family: WGANFamily
     n: int
     generations: int
+    seeds: int = 1
 
 
 @dataclass(frozen=True)
 class GMMSizes:
     n: int
     iterations: int
-    seeds: tuple[int, ...]
+    seeds: int
     shown: tuple[int, ...]
     reference: int
 
@@ -179,6 +182,7 @@ class FlowSizes:
     generations: int
     lams: tuple[float, ...]
     reference: int
+    seeds: int = 1
 
 
 def _log_grid(lo: float, hi: float) -> tuple[int, ...]:
@@ -236,6 +240,7 @@ _SIZES: dict[type, dict[str, object]] = {
             tsne_points=60,
             tsne_generations=(1, 3),
             grid_generations=(1, 2, 3),
+            seeds=2,
         ),
         "small": DDPMSizes(
             DDPMFamily(width=32, patch=2, T=500, steps=2000, batch_size=32, lr=2e-3, ema=0.99, sample_steps=20),
@@ -250,6 +255,7 @@ _SIZES: dict[type, dict[str, object]] = {
             tsne_points=300,
             tsne_generations=(1, 3, 5),
             grid_generations=(1, 2, 3, 4, 5),
+            seeds=3,
         ),
         "paper": DDPMSizes(
             DDPMFamily(width=64, patch=1, T=500, steps=20000, batch_size=128, lr=2e-4, ema=0.9995, sample_steps=None),
@@ -264,6 +270,7 @@ _SIZES: dict[type, dict[str, object]] = {
             tsne_points=2000,
             tsne_generations=(1, 4, 7, 10),
             grid_generations=(1, 2, 4, 6, 8, 10),
+            seeds=3,
         ),
     },
     StyleGANSizes: {
@@ -277,6 +284,7 @@ _SIZES: dict[type, dict[str, object]] = {
             generations={"fully synthetic λ=1": 3, "fully synthetic λ=0.7": 3, "augmentation λ=1": 3},
             keep_images=40,
             grid=12,
+            seeds=2,
         ),
         "small": StyleGANSizes(
             data="mnist",
@@ -297,6 +305,7 @@ _SIZES: dict[type, dict[str, object]] = {
             generations={"fully synthetic λ=1": 4, "fully synthetic λ=0.7": 4, "augmentation λ=1": 4},
             keep_images=100,
             grid=20,
+            seeds=2,
         ),
         "paper": StyleGANSizes(
             data="ffhq",
@@ -317,24 +326,25 @@ _SIZES: dict[type, dict[str, object]] = {
             generations={"fully synthetic λ=1": 9, "fully synthetic λ=0.7": 5, "augmentation λ=1": 5},
             keep_images=64,
             grid=16,
+            seeds=2,
         ),
     },
     WGANSizes: {
-        "smoke": WGANSizes(WGANFamily(width=16, steps=10, batch_size=32), n=300, generations=3),
-        "small": WGANSizes(WGANFamily(width=128, steps=1200), n=10000, generations=6),
-        "paper": WGANSizes(WGANFamily(width=256, steps=20000), n=60000, generations=100),
+        "smoke": WGANSizes(WGANFamily(width=16, steps=10, batch_size=32), n=300, generations=3, seeds=2),
+        "small": WGANSizes(WGANFamily(width=128, steps=1200), n=10000, generations=6, seeds=3),
+        "paper": WGANSizes(WGANFamily(width=256, steps=20000), n=60000, generations=100, seeds=3),
     },
     GMMSizes: {
-        "smoke": GMMSizes(n=300, iterations=12, seeds=(0, 1), shown=(1, 6, 12), reference=500),
-        "small": GMMSizes(n=1000, iterations=1000, seeds=(0, 1), shown=(1, 100, 1000), reference=2000),
-        "paper": GMMSizes(n=1000, iterations=2000, seeds=(0, 1, 2), shown=(1, 200, 2000), reference=2000),
+        "smoke": GMMSizes(n=300, iterations=12, seeds=2, shown=(1, 6, 12), reference=500),
+        "small": GMMSizes(n=1000, iterations=1000, seeds=3, shown=(1, 100, 1000), reference=2000),
+        "paper": GMMSizes(n=1000, iterations=2000, seeds=3, shown=(1, 200, 2000), reference=2000),
     },
     FlowSizes: {
         "smoke": FlowSizes(
-            FlowFamily(epochs=2, hidden=16, n_layers=4), n=500, generations=3, lams=(1.0, 0.8), reference=500
+            FlowFamily(epochs=2, hidden=16, n_layers=4), n=500, generations=3, lams=(1.0, 0.8), reference=500, seeds=2
         ),
-        "small": FlowSizes(FlowFamily(), n=5000, generations=16, lams=(1.0, 0.8), reference=5000),
-        "paper": FlowSizes(FlowFamily(), n=10000, generations=16, lams=(1.0, 0.8), reference=10000),
+        "small": FlowSizes(FlowFamily(), n=5000, generations=16, lams=(1.0, 0.8), reference=5000, seeds=3),
+        "paper": FlowSizes(FlowFamily(), n=10000, generations=16, lams=(1.0, 0.8), reference=10000, seeds=3),
     },
 }
 

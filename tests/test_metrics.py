@@ -77,6 +77,39 @@ def test_precision_recall_matches_prdc(n_real, n_fake, d):
     assert p == ref["precision"] and r == ref["recall"]
 
 
+@pytest.mark.parametrize("n_real, n_fake, d", [(300, 200, 3), (300, 200, 8), (600, 700, 64), (1000, 1000, 256)])
+def test_density_coverage_match_prdc(n_real, n_fake, d):
+    """Density and coverage (Naeem et al. 2020) against the prdc package, on both distance paths (d = 3 takes the
+    exact low-dimensional one), with the fakes shifted so that density is well away from 1."""
+    rng = np.random.default_rng(d + 1)
+    real = rng.normal(size=(n_real, d))
+    fake = rng.normal(size=(n_fake, d)) * 0.7 + 0.3
+    ref = compute_prdc(real, fake, nearest_k=5)
+    got = ReferenceSet(real, k=5).prdc(fake)
+    assert got["density"] == pytest.approx(ref["density"], rel=1e-12)
+    assert got["coverage"] == ref["coverage"]
+    assert got["precision"] == ref["precision"] and got["recall"] == ref["recall"]
+    assert ref["density"] > 1.05  # the shrunken fakes sit in the dense middle: the test would see a count off by one
+
+
+def test_fid_bootstrap_standard_error():
+    rng = np.random.default_rng(5)
+    real = rng.normal(size=(2000, 6))
+    ref = ReferenceSet(real)
+    fakes = [rng.normal(size=(300, 6)) + 0.2 for _ in range(60)]
+    spread = np.std([ref.fid(f) for f in fakes], ddof=1)  # the FID's spread over independent fake sets
+    se = np.mean([ref.fid_se(f, resamples=40, seed=i) for i, f in enumerate(fakes[:8])])
+    assert 0.6 * spread < se < 1.6 * spread
+    assert set(ref.evaluate(fakes[0], fid_resamples=3)) == {
+        "fid",
+        "fid_se",
+        "precision",
+        "recall",
+        "density",
+        "coverage",
+    }
+
+
 def test_precision_recall_is_identical_for_every_block_size():
     rng = np.random.default_rng(7)
     real = rng.normal(size=(700, 32)).astype(np.float32)
@@ -285,7 +318,7 @@ def test_image_metrics_hook_in_the_engine(lenet, tmp_path):
         progress=False,
     )
     m = run.metrics().pivot_table(index="generation", columns="metric", values="value")
-    assert list(m.columns) == ["fid", "label_accuracy", "precision", "recall"]
+    assert list(m.columns) == ["coverage", "density", "fid", "fid_se", "label_accuracy", "precision", "recall"]
     assert m.label_accuracy.iloc[0] > 0.95  # real digits, resampled: LeNet reads them right
     # resampling with replacement loses distinct images each generation: recall falls
     assert m.recall.iloc[-1] < m.recall.iloc[0]
@@ -360,3 +393,36 @@ def test_distances_are_computed_without_tf32_and_the_setting_is_restored(monkeyp
     finally:
         torch.set_float32_matmul_precision(before[0])
         torch.backends.cuda.matmul.allow_tf32 = before[1]
+
+
+def test_metric_controls_degrade_real_images():
+    from types import SimpleNamespace
+
+    from madutils.metrics.controls import CONTROLS, degraded, metric_controls
+
+    rng = np.random.default_rng(0)
+    x = np.zeros((300, 28, 28), np.uint8)
+    for i in range(300):  # strokes: a random bright bar per image
+        r, c = rng.integers(4, 20, 2)
+        x[i, r : r + 6, c : c + 2] = 255
+    out = degraded(x, seed=1)
+    assert list(out) == list(CONTROLS) and all(v.shape == x.shape and v.dtype == np.uint8 for v in out.values())
+    np.testing.assert_array_equal(out["real"], x)
+    b = out["blurred (σ = 2 px)"]
+    assert ((b > 10) & (b < 245)).mean() > 5 * ((x > 10) & (x < 245)).mean()  # blur turns edges grey
+    blob_ink = (out["smoothed noise blobs"] > 127).mean()
+    assert 0.5 * (x > 127).mean() < blob_ink < 2 * (x > 127).mean()  # the same ink area
+    with pytest.raises(ValueError, match="uint8"):
+        degraded(x.astype(np.float32))
+
+    def embed(images):
+        return np.asarray(images, np.float64).reshape(len(images), -1)[:, ::7] / 255.0
+
+    ref = np.zeros((500, 28, 28), np.uint8)
+    for i in range(500):
+        r, c = rng.integers(4, 20, 2)
+        ref[i, r : r + 6, c : c + 2] = 255
+    hook = SimpleNamespace(embed=embed, reference=ReferenceSet(embed(ref)))
+    table = metric_controls(hook, x)
+    assert list(table.index) == list(CONTROLS) and list(table.columns)[:3] == ["fid", "precision", "recall"]
+    assert table.fid["real"] < table.fid.drop("real").min()

@@ -2,21 +2,47 @@
 
 Each function returns :class:`ClaimResult` rows: the measured statistic with its uncertainty and a verdict whose
 criterion is fixed here, before any result is seen, and is the same at every scale. A criterion compares an effect
-with its own noise (a z-score, a confidence interval over trials or seeds, an ordering that must hold at every later
-generation); it never depends on hand-picked generations. ``not_run`` is only for missing data or hardware.
+with its own noise: a z-score over independent Monte Carlo trials, or an interval across seeds of per-seed
+statistics (slopes, differences between two runs) floored by the metric's measurement noise (:mod:`.core`); it
+never depends on hand-picked generations. Image rows pass a validity gate on generation 1 first. Verdicts:
+``reproduced``, ``not_reproduced``, ``uninformative`` (the gate failed or no interval exists) and ``not_run``
+(missing data or hardware). :mod:`.calibration` checks every trend and ordering criterion on driftless random
+walks.
 
 One module per paper section: ``gaussian`` (C1), ``images`` (C2–C4, C10, C12), ``fresh`` (C5–C8), ``appendix``
 (C9, C11); ``core`` holds the row, the verdicts and the shared statistics.
 """
 
 from .appendix import c9_gmm_modes, c11_flow_tails
-from .core import COLUMNS, VERDICTS, ClaimResult, record_claims, table_markdown, trend, verdict
+from .core import (
+    COLUMNS,
+    GATE_LABELS,
+    GATE_RECALL,
+    VERDICTS,
+    ClaimResult,
+    Gate,
+    Interval,
+    across_seeds,
+    difference,
+    gate,
+    record_claims,
+    table_markdown,
+    trend,
+    verdict,
+)
 from .fresh import c5_fresh_images, c5_limit_independent_of_start, c6_phase_transition, c7_memory, c8_dataset_size
 from .gaussian import c1_gaussian_martingale, log_drift
 from .images import c2_fully_synthetic_unbiased, c3_fully_synthetic_biased, c4_augmentation, c12_stylegan
 
 __all__ = [
     "COLUMNS",
+    "GATE_LABELS",
+    "GATE_RECALL",
+    "Gate",
+    "Interval",
+    "across_seeds",
+    "difference",
+    "gate",
     "ClaimResult",
     "VERDICTS",
     "c11_flow_tails",

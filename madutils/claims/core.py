@@ -1,8 +1,20 @@
-"""What every claim module shares: the row of the claims table, the verdicts, recording a notebook's rows, and the
-statistics the criteria use (trends, orderings, z-scores)."""
+"""What every claim module shares: the row of the claims table, the verdicts, the validity gate, recording a
+notebook's rows, and the statistics the criteria use.
+
+How a trend or an ordering is judged (DESIGN.md, "How a claim is judged"). The generations of one self-consuming
+loop form a random walk, so a least-squares interval over the generations of a single seed is far too narrow.
+Every statistic here is therefore computed **per seed** (each seed is an independent loop) and its interval is a
+Student-t interval **across seeds** (seeds − 1 degrees of freedom). The across-seed variance is floored by the
+metric's own measurement noise where that is known (binomial for precision, recall, coverage and tail mass on the
+evaluated samples; the bootstrap standard error for FID that the image hook stores as ``fid_se``), so that a few
+seeds that happen to agree cannot make an interval narrower than the measurement allows. With one seed no interval
+exists and the row is ``uninformative``. ``madutils.claims.calibration`` feeds driftless random walks through these
+functions and shows that they say ``reproduced`` for at most 5 % of them (a test).
+"""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -14,15 +26,24 @@ from .. import registry
 from ..paths import runs_dir
 from ..scales import check_scale
 
-VERDICTS = ("reproduced", "not_reproduced", "not_run")
+VERDICTS = ("reproduced", "not_reproduced", "uninformative", "not_run")
 
 
-COLUMNS = ["claim", "notebook", "figure", "statement", "statistic", "value", "verdict", "reason"]
+COLUMNS = ["claim", "notebook", "figure", "statement", "statistic", "value", "seeds", "gate", "verdict", "reason"]
+
+LEVEL = 0.95  # two-sided level of every interval; a one-directional claim is a one-sided test at 2.5 %
+
+GATE_RECALL = 0.2  # generation 1 of an image loop must cover at least this share of the real reference set ...
+GATE_LABELS = 0.5  # ... and, for a conditional model, LeNet must read at least this share of its digits as labelled
+
+BINOMIAL = frozenset({"precision", "recall", "coverage", "tail_mass", "label_accuracy"})
 
 
 @dataclass
 class ClaimResult:
-    """One row of the claims table. ``notebook`` is the notebook that records ``claim``, from the registry."""
+    """One row of the claims table. ``notebook`` is the notebook that records ``claim``, from the registry;
+    ``seeds`` the number of independent seeds (or Monte Carlo trials) behind the statistic; ``gate`` the
+    validity gate's numbers for image loops ("" where no gate applies)."""
 
     claim: str
     figure: str
@@ -31,6 +52,8 @@ class ClaimResult:
     value: str
     verdict: str
     reason: str = ""
+    seeds: int = 0
+    gate: str = ""
     notebook: str = field(init=False)
 
     def __post_init__(self) -> None:
@@ -95,56 +118,244 @@ def _slope(x, y, se):
     return float(slope), float(np.sqrt(scale / sxx))
 
 
-def trend(generations, values, level: float = 0.95) -> tuple[float, float, float]:
-    """Least-squares slope of ``values`` on ``generations`` and its two-sided ``level`` confidence interval from the
-    regression residuals (Student t). With several seeds, every (generation, seed) point enters."""
-    from scipy import stats
+# -- selecting curves ---------------------------------------------------------------------------------------------
 
-    x, y = np.asarray(generations, float), np.asarray(values, float)
-    ok = np.isfinite(y)
-    x, y = x[ok], y[ok]
-    if len(np.unique(x)) < 3:
-        return float("nan"), float("nan"), float("nan")
-    fit = stats.linregress(x, y)
-    half = stats.t.ppf(0.5 + level / 2, len(x) - 2) * fit.stderr
-    return float(fit.slope), float(fit.slope - half), float(fit.slope + half)
+
+def _mask(df: pd.DataFrame, metric: str, since: int | None = None, until: int | None = None, **where) -> np.ndarray:
+    keep = df.metric.to_numpy() == metric
+    for k, v in where.items():
+        col = df[k].to_numpy()
+        keep &= np.isclose(col.astype(float), v) if isinstance(v, float) else col == v
+    gen = df.generation.to_numpy()
+    if since is not None:
+        keep &= gen >= since
+    if until is not None:
+        keep &= gen <= until
+    return keep
+
+
+def _select(df: pd.DataFrame, metric: str, since: int | None = None, until: int | None = None, **where):
+    return df[_mask(df, metric, since, until, **where)]
 
 
 def _curve(df: pd.DataFrame, metric: str, **where) -> pd.DataFrame:
-    sub = df[df.metric == metric]
-    for k, v in where.items():
-        sub = sub[np.isclose(sub[k], v)] if isinstance(v, float) else sub[sub[k] == v]
-    return sub[["generation", "value", "run"]]
+    return _select(df, metric, **where)[["generation", "value", "run"]]
 
 
-def _fmt_trend(name, s, lo, hi):
-    return f"{name} slope {s:+.3g}/gen (95% CI {lo:+.3g} … {hi:+.3g})"
+def per_seed(df: pd.DataFrame, metric: str, since: int | None = None, until: int | None = None, **where):
+    """``metric`` of the runs selected by ``where`` as a table generation × seed (one column per seed; the mean
+    where a seed has several values at one generation)."""
+    keep = _mask(df, metric, since, until, **where)
+    if not keep.any():
+        return pd.DataFrame()
+    gen = df.generation.to_numpy()[keep]
+    seed = df["seed"].to_numpy()[keep] if "seed" in df else np.zeros(keep.sum(), int)
+    value = df.value.to_numpy(float)[keep]
+    gens, gi = np.unique(gen, return_inverse=True)
+    seeds, si = np.unique(seed, return_inverse=True)
+    total = np.zeros((len(gens), len(seeds)))
+    count = np.zeros_like(total)
+    np.add.at(total, (gi, si), value)
+    np.add.at(count, (gi, si), 1)
+    with np.errstate(invalid="ignore"):
+        return pd.DataFrame(total / count, index=pd.Index(gens, name="generation"), columns=seeds)
 
 
-def _later_ordering(df: pd.DataFrame, metric: str, low: dict, high: dict) -> tuple[bool, str]:
-    """Is ``metric`` of the runs selected by ``low`` below the runs selected by ``high`` at every generation t ≥ 2
-    (means over seeds)?"""
-    a = _curve(df, metric, **low).groupby("generation").value.mean()
-    b = _curve(df, metric, **high).groupby("generation").value.mean()
-    gens = [t for t in a.index if t >= 2 and t in b.index]
-    if not gens:
-        return False, "no common generations"
-    ok = all(a[t] < b[t] for t in gens)
-    return ok, ", ".join(f"t={t}: {a[t]:.3g} vs {b[t]:.3g}" for t in gens)
+def point_variance(df: pd.DataFrame, metric: str, since=None, until=None, **where) -> float:
+    """The measurement variance of one value of ``metric`` (mean over the selected points): binomial
+    p(1 − p)/n for shares measured on n evaluated samples (n = the loop's ``n_eval`` or else ``n_s``), the
+    squared bootstrap standard error ``fid_se`` for FID, 0 where the noise is not known."""
+    if metric == "fid":
+        se = per_seed(df, "fid_se", since, until, **where)
+        return float(np.nanmean(se.to_numpy() ** 2)) if se.size else 0.0
+    if metric not in BINOMIAL:
+        return 0.0
+    keep = _mask(df, metric, since, until, **where)
+    if not keep.any() or "n_s" not in df:
+        return 0.0
+    n = df.n_s.to_numpy()[keep]
+    if "n_eval" in df:
+        n = np.where(df.n_eval.to_numpy()[keep] > 0, df.n_eval.to_numpy()[keep], n)
+    if "n_ini" in df:
+        n = np.where(n > 0, n, df.n_ini.to_numpy()[keep])
+    p = np.clip(df.value.to_numpy(float)[keep], 0, 1)
+    return float(np.mean(p * (1 - p) / np.maximum(n, 1)))
 
 
-def _fid_rises(df: pd.DataFrame, head: tuple, statement: str, **where) -> ClaimResult:
-    """One row: the FID slope of the runs selected by ``where`` has a 95 % CI above 0. ``head`` is (claim,
-    figure)."""
+# -- intervals across seeds ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A statistic estimated across seeds: the mean of the per-seed values, its two-sided ``LEVEL`` interval
+    (Student t, seeds − 1 degrees of freedom) and the number of seeds. With fewer than two seeds the interval is
+    NaN and the statistic cannot decide anything."""
+
+    estimate: float
+    lo: float
+    hi: float
+    seeds: int
+
+    @property
+    def informative(self) -> bool:
+        return bool(np.isfinite(self.lo) and np.isfinite(self.hi))
+
+    def scaled(self, factor: float) -> Interval:
+        a, b = sorted((self.lo * factor, self.hi * factor))
+        return Interval(self.estimate * factor, a, b, self.seeds)
+
+    def text(self, name: str, unit: str = "") -> str:
+        if not self.informative:
+            return f"{name} {self.estimate:+.3g}{unit} ({self.seeds} seed{'s' if self.seeds != 1 else ''}: no interval)"
+        return f"{name} {self.estimate:+.3g}{unit} (95% CI {self.lo:+.3g} … {self.hi:+.3g}, {self.seeds} seeds)"
+
+
+@functools.lru_cache(maxsize=256)
+def _t(level: float, dof: int) -> float:
+    from scipy import stats
+
+    return float(stats.t.ppf(0.5 + level / 2, dof))
+
+
+def across_seeds(values, noise_var: float = 0.0, level: float = LEVEL) -> Interval:
+    """Student-t interval of the mean of independent per-seed ``values``; their variance is floored at
+    ``noise_var`` (the variance one seed's value has from measurement noise alone)."""
+    v = np.asarray(values, float)
+    v = v[np.isfinite(v)]
+    m = len(v)
+    if m == 0:
+        return Interval(float("nan"), float("nan"), float("nan"), 0)
+    if m < 2:
+        return Interval(float(v[0]), float("nan"), float("nan"), 1)
+    var = max(float(v.var(ddof=1)), float(noise_var))
+    half = _t(level, m - 1) * np.sqrt(var / m)
+    mean = float(v.mean())
+    return Interval(mean, mean - half, mean + half, m)
+
+
+def seed_slopes(df: pd.DataFrame, metric: str, since: int | None = None, until: int | None = None, **where):
+    """Each seed's least-squares slope of ``metric`` over its generations (a Series by seed; empty with fewer than
+    3 generations) and Σ(t − t̄)² of those generations."""
+    y = per_seed(df, metric, since, until, **where)
+    if len(y.index) < 3:
+        return pd.Series(dtype=float), 0.0
+    xc = y.index.to_numpy(float) - y.index.to_numpy(float).mean()
+    sxx = float(np.sum(xc**2))
+    v = y.to_numpy()
+    whole = np.isfinite(v).all(axis=0)
+    return pd.Series(xc @ v[:, whole] / sxx, index=y.columns[whole]), sxx
+
+
+def trend(df: pd.DataFrame, metric: str, since: int | None = None, until: int | None = None, **where) -> Interval:
+    """The change of ``metric`` per generation in the runs selected by ``where``: each seed's least-squares slope
+    over its generations (``since``/``until`` restrict them), with an interval across seeds whose variance is
+    floored by the measurement noise of a slope, σ²/Σ(t − t̄)². Needs 3 generations and 2 seeds."""
+    slopes, sxx = seed_slopes(df, metric, since, until, **where)
+    if not len(slopes):
+        return Interval(float("nan"), float("nan"), float("nan"), per_seed(df, metric, **where).shape[1])
+    return across_seeds(slopes.to_numpy(), point_variance(df, metric, since, until, **where) / sxx)
+
+
+def difference(
+    df: pd.DataFrame, metric: str, low: dict, high: dict, since: int = 2, until: int | None = None
+) -> Interval:
+    """``metric`` of the runs ``high`` minus the runs ``low``: per seed, the mean over the generations ≥ ``since``
+    that both have. Seeds present in both are paired (the loops of one seed share their generation 1) and the
+    interval is taken over the per-seed differences; otherwise the two groups are compared with the smaller group's
+    degrees of freedom. Either way the variance is floored by the measurement noise of the two means."""
+    a = per_seed(df, metric, since, until, **low)
+    b = per_seed(df, metric, since, until, **high)
+    gens = a.index.intersection(b.index)
+    if not len(gens):
+        return Interval(float("nan"), float("nan"), float("nan"), 0)
+    a, b = a.loc[gens].mean(), b.loc[gens].mean()
+    noise = (point_variance(df, metric, since, until, **low) + point_variance(df, metric, since, until, **high)) / len(
+        gens
+    )
+    if set(a.index) == set(b.index):
+        return across_seeds((b - a[b.index]).to_numpy(), noise)
+    m = min(len(a), len(b))
+    est = float(b.mean() - a.mean())
+    if m < 2:
+        return Interval(est, float("nan"), float("nan"), m)
+    se = np.sqrt(max(a.var(ddof=1) / len(a) + b.var(ddof=1) / len(b), noise / m))
+    half = _t(LEVEL, m - 1) * se
+    return Interval(est, est - half, est + half, m)
+
+
+# -- the validity gate --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Gate:
+    """Whether generation 1 of every loop a row reads is good enough for the row to speak (``ok``), and its
+    numbers (``text``, "" when no gate applies)."""
+
+    ok: bool = True
+    text: str = ""
+
+
+def gate(df: pd.DataFrame, *loops: dict) -> Gate:
+    """The validity gate of an image claim, the same at every scale: generation 1 of every seed of every loop in
+    ``loops`` (selections as in :func:`per_seed`) must have recall ≥ ``GATE_RECALL`` and, for a conditional model
+    (a ``label_accuracy`` metric), label accuracy ≥ ``GATE_LABELS``. Without a recall metric no gate applies."""
+    recall, labels = [], []
+    for where in loops:
+        for metric, out in (("recall", recall), ("label_accuracy", labels)):
+            y = per_seed(df, metric, **where)
+            if y.size:
+                out.extend(y.iloc[0].dropna().tolist())
+    if not recall:
+        return Gate()
+    ok = min(recall) >= GATE_RECALL and (not labels or min(labels) >= GATE_LABELS)
+    text = f"generation 1: recall {_span(recall)} (≥ {GATE_RECALL:g})"
+    if labels:
+        text += f", label accuracy {_span(labels)} (≥ {GATE_LABELS:g})"
+    return Gate(ok, text + (": pass" if ok else ": fail"))
+
+
+def _span(values: list[float]) -> str:
+    lo, hi = min(values), max(values)
+    return f"{lo:.2f}" if np.isclose(lo, hi, atol=5e-3) else f"{lo:.2f}–{hi:.2f}"
+
+
+def judged(
+    head: tuple[str, str],
+    statement: str,
+    statistic: str,
+    value: str,
+    ok: bool,
+    *intervals: Interval,
+    gate: Gate = Gate(),  # noqa: B008  (frozen)
+    seeds: int | None = None,
+    reason: str = "",
+) -> ClaimResult:
+    """One row whose verdict is ``ok`` when it can be decided: ``uninformative`` when the gate fails or an interval
+    it rests on does not exist (one seed, too few generations). ``head`` is (claim, figure)."""
     claim, figure = head
-    c = _curve(df, "fid", **where)
-    s, lo, hi = trend(c.generation, c.value)
-    return ClaimResult(
-        claim=claim,
-        figure=figure,
-        statement=statement,
-        statistic="FID slope 95% CI above 0",
-        value=_fmt_trend("FID", s, lo, hi),
-        verdict=verdict(bool(lo > 0)),
-        reason="" if np.isfinite(s) else "fewer than 3 generations",
+    n = seeds if seeds is not None else min((i.seeds for i in intervals), default=0)
+    if not gate.ok:
+        v, reason = "uninformative", f"generation 1 fails the validity gate ({gate.text})"
+    elif any(not i.informative for i in intervals):
+        v = "uninformative"
+        reason = reason or "no interval across seeds (needs at least 2 seeds and 3 generations)"
+    else:
+        v = verdict(bool(ok))
+    return ClaimResult(claim, figure, statement, statistic, value, v, reason, seeds=n, gate=gate.text)
+
+
+def rises(df: pd.DataFrame, head: tuple, statement: str, metric: str, sign: int, gate: Gate, **where) -> ClaimResult:
+    """One row: ``metric`` of the runs ``where`` rises (``sign`` = +1) or falls (−1) over the generations: the
+    interval across seeds of the per-seed slopes lies above (below) 0."""
+    s = trend(df, metric, **where)
+    ok = s.lo > 0 if sign > 0 else s.hi < 0
+    side = "above" if sign > 0 else "below"
+    return judged(
+        head,
+        statement,
+        f"per-seed least-squares slope over generations; 95% CI across seeds (floored by measurement noise) {side} 0",
+        s.text(f"{metric} slope", "/gen"),
+        ok,
+        s,
+        gate=gate,
     )

@@ -122,4 +122,7 @@ def c1_gaussian_martingale(
             verdict=verdict(bool(pair_z) and min(pair_z) > Z_EFFECT),
         )
     )
+    trials = min(results[k]["trace"].shape[0] for k in keys)
+    for r in rows:
+        r.seeds = trials  # independent Monte Carlo trials
     return rows

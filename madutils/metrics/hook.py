@@ -21,7 +21,9 @@ class ImageMetrics:
     feature space. ``keep_features`` samples' features (and labels, when the output has them) are stored for the
     t-SNE panels, and the first ``keep_images`` images for sample grids. With ``spectrum``, the share of the
     images' spectral power at high frequency (:func:`~madutils.metrics.spectrum.high_frequency_share`, a measure
-    of artifacts) is recorded as ``hf_share``.
+    of artifacts) is recorded as ``hf_share``. Besides FID, precision and recall (the paper's metrics) it records
+    density and coverage (secondary measures), ``fid_resamples`` bootstrap standard error of FID (``fid_se``, the
+    noise the claims compare with) and, for conditional models, LeNet's label accuracy.
     """
 
     embed: Callable
@@ -29,6 +31,9 @@ class ImageMetrics:
     keep_features: int = 0
     keep_images: int = 64
     spectrum: bool = False
+    fid_resamples: int = 10
+
+    VERSION = 2  # 2: density, coverage and the bootstrap standard error of FID (fid_se) are recorded as well
 
     def key(self) -> dict:
         embed_key = self.embed.key() if hasattr(self.embed, "key") else type(self.embed).__name__
@@ -37,13 +42,15 @@ class ImageMetrics:
             "reference": self.reference.key(),
             "keep_features": self.keep_features,
             "keep_images": self.keep_images,
+            "metrics": self.VERSION,
+            "fid_resamples": self.fid_resamples,
         }
         return key | ({"spectrum": True} if self.spectrum else {})
 
     def __call__(self, model, output, t: int) -> dict:
         images, labels = (output[0], output[1]) if isinstance(output, tuple) else (output, None)
         feats = self.embed(images)
-        result: dict = self.reference.evaluate(feats)
+        result: dict = self.reference.evaluate(feats, self.fid_resamples)
         if self.spectrum:
             from .spectrum import high_frequency_share
 

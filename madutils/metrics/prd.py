@@ -1,4 +1,5 @@
-"""Improved precision and recall (Kynkäänniemi et al. 2019), the paper's quality and diversity (§2.4, k = 5).
+"""Improved precision and recall (Kynkäänniemi et al. 2019), the paper's quality and diversity (§2.4, k = 5),
+and density and coverage (Naeem et al. 2020) from the same k-NN balls, as secondary measures.
 
 Each point of a set gets a radius: the distance to its k-th nearest neighbour in its own set, itself excluded.
 A generated sample counts for **precision** when it lies within the radius of some real point; a real point
@@ -132,15 +133,30 @@ def _radii_sq_low_dim(s: _Set, k: int) -> torch.Tensor:
     return torch.from_numpy(out).to(s.x32.device)
 
 
-def _coverage_low_dim(real: _Set, fake: _Set, r_real: torch.Tensor, r_fake: torch.Tensor):
+@dataclass
+class _Hits:
+    """What one pass over the real × fake distances finds: per fake sample, the number of real k-NN balls that
+    contain it (``count``: precision is ``count > 0``, density its mean / k); per real point, whether some fake sample
+    lies in its own ball (``covered``: coverage) and whether it lies in the ball of some fake sample (``recall``)."""
+
+    count: torch.Tensor
+    covered: torch.Tensor
+    recall: torch.Tensor
+
+
+def _coverage_low_dim(real: _Set, fake: _Set, r_real: torch.Tensor, r_fake: torch.Tensor) -> _Hits:
     rr, rf = r_real.cpu().numpy(), r_fake.cpu().numpy()
-    prec = np.zeros(len(fake), dtype=bool)
+    count = np.zeros(len(fake), dtype=np.int64)
+    covered = np.zeros(len(real), dtype=bool)
     rec = np.zeros(len(real), dtype=bool)
     for i in _exact_rows(real.orig, fake.orig, len(fake)):
         d2 = _exact_block_sq(real.orig[i], fake.orig)
         rec[i] = (d2 <= rf[None, :]).any(axis=1)
-        prec |= (d2 <= rr[i, None]).any(axis=0)
-    return torch.from_numpy(prec).to(fake.x32.device), torch.from_numpy(rec).to(real.x32.device)
+        inside = d2 <= rr[i, None]
+        count += inside.sum(axis=0)
+        covered[i] = inside.any(axis=1)
+    dev = real.x32.device
+    return _Hits(*(torch.from_numpy(a).to(dev) for a in (count, covered, rec)))
 
 
 def _merge_candidates(best_v, best_i, rows: slice, d2: torch.Tensor, offset: int, m: int) -> None:
@@ -236,36 +252,40 @@ def _rescan(s: _Set, k: int, rows: torch.Tensor, radii: torch.Tensor, block: int
             radii[row] = exact[ii == p].sort().values[k]
 
 
-def _coverage(real: _Set, fake: _Set, r_real: torch.Tensor, r_fake: torch.Tensor, block: int):
-    """One pass over the real × fake distance blocks. Returns, per fake sample, whether it lies within the radius
-    of some real point (precision), and per real point, whether it lies within the radius of some fake sample
-    (recall)."""
+def _coverage(real: _Set, fake: _Set, r_real: torch.Tensor, r_fake: torch.Tensor, block: int) -> _Hits:
+    """One pass over the real × fake distance blocks (see :class:`_Hits`). A float32 decision within the re-check
+    band of a radius is settled by the exact float64 distance."""
     if real.x32.shape[1] <= LOW_DIM:
         return _coverage_low_dim(real, fake, r_real, r_fake)
-    prec = torch.zeros(len(fake), dtype=torch.bool, device=fake.x32.device)
-    rec = torch.zeros(len(real), dtype=torch.bool, device=real.x32.device)
+    dev = real.x32.device
+    count = torch.zeros(len(fake), dtype=torch.int64, device=dev)
+    covered = torch.zeros(len(real), dtype=torch.bool, device=dev)
+    rec = torch.zeros(len(real), dtype=torch.bool, device=dev)
     rr32, rf32 = r_real.float(), r_fake.float()
     for i in _blocks(len(real), block):
         for j in _blocks(len(fake), block):
-            if bool(rec[i].all()) and bool(prec[j].all()):
-                continue
             d2 = _block_sq(real, i, fake, j)
             tol = REL_TOL * (real.sq[i][:, None] + fake.sq[j][None, :])
-            for radius, exact_r, axis in ((rf32[j][None, :], r_fake[j], 1), (rr32[i][:, None], r_real[i], 0)):
-                diff = d2 - radius
-                hit = (diff <= -tol).any(dim=axis)
-                unsure = diff.abs() <= tol
-                unsure &= ~hit.unsqueeze(axis)
-                ii, jj = torch.nonzero(unsure, as_tuple=True)
-                if len(ii):
-                    ex = real.exact_sq(ii.cpu().numpy() + i.start, fake, jj.cpu().numpy() + j.start)
-                    ok = ex <= (exact_r[jj] if axis == 1 else exact_r[ii])
-                    hit[(ii if axis == 1 else jj)[ok]] = True
-                if axis == 1:
-                    rec[i] |= hit
-                else:
-                    prec[j] |= hit
-    return prec, rec
+            # real balls: every pair decided (density counts them all)
+            diff = d2 - rr32[i][:, None]
+            inside = diff <= -tol
+            ii, jj = torch.nonzero(diff.abs() <= tol, as_tuple=True)
+            if len(ii):
+                ex = real.exact_sq(ii.cpu().numpy() + i.start, fake, jj.cpu().numpy() + j.start)
+                inside[ii, jj] = ex.to(dev) <= r_real[i][ii]
+            count[j] += inside.sum(dim=0)
+            covered[i] |= inside.any(dim=1)
+            # fake balls: a real point needs one
+            diff = d2 - rf32[j][None, :]
+            hit = (diff <= -tol).any(dim=1)
+            unsure = (diff.abs() <= tol) & ~hit[:, None]
+            ii, jj = torch.nonzero(unsure, as_tuple=True)
+            if len(ii):
+                ex = real.exact_sq(ii.cpu().numpy() + i.start, fake, jj.cpu().numpy() + j.start)
+                ok = ex.to(dev) <= r_fake[j][jj]
+                hit[ii[ok]] = True
+            rec[i] |= hit
+    return _Hits(count, covered, rec)
 
 
 def _block_size(block: int | None) -> int:
@@ -336,12 +356,26 @@ class ReferenceSet:
         return float(w2_squared(mu, sigma, self.mu, self.sigma, factor2=self._factor))
 
     def precision_recall(self, fake) -> tuple[float, float]:
+        m = self.prdc(fake)
+        return m["precision"], m["recall"]
+
+    def prdc(self, fake) -> dict[str, float]:
+        """Precision and recall (Kynkäänniemi et al. 2019) and density and coverage (Naeem et al. 2020) of
+        ``fake``, from one pass over the distances with the same k. Density = the mean number of real k-NN balls
+        that contain a fake sample, divided by k (can exceed 1; about 1 for two samples of one distribution);
+        coverage = the share of real points whose own ball contains some fake sample (it does not reward fakes
+        crowded into a few dense regions, as precision can)."""
         f = check_features(fake, "fake", dim=self.features.shape[1], min_rows=self.k + 1)
         fs = _Set.make(f, self._center, self._set.x32.device)
         with exact_float32():
             r_fake = _radii_sq(fs, self.k, self._block)
-            prec, rec = _coverage(self._set, fs, self._radii, r_fake, self._block)
-        return float(prec.double().mean()), float(rec.double().mean())
+            hits = _coverage(self._set, fs, self._radii, r_fake, self._block)
+        return {
+            "precision": float((hits.count > 0).double().mean()),
+            "recall": float(hits.recall.double().mean()),
+            "density": float(hits.count.double().mean() / self.k),
+            "coverage": float(hits.covered.double().mean()),
+        }
 
     def covering_radii(self, fake, block: int = 512) -> np.ndarray:
         """For each fake point, the smallest k-NN radius among the real points whose ball contains it, or ``inf``
@@ -358,7 +392,18 @@ class ReferenceSet:
             out.append(torch.where(inside, radii_sq[None], torch.inf).amin(dim=1).sqrt())
         return torch.cat(out).numpy() if out else np.zeros(0)
 
-    def evaluate(self, fake) -> dict[str, float]:
-        """FID, precision and recall of a fake feature set against this reference."""
-        p, r = self.precision_recall(fake)
-        return {"fid": self.fid(fake), "precision": p, "recall": r}
+    def fid_se(self, fake, resamples: int = 10, seed: int = 0) -> float:
+        """Bootstrap standard error of :meth:`fid` over the fake samples (rows drawn with replacement,
+        ``resamples`` times): the measurement noise of one FID that the claims floor their intervals with."""
+        f = check_features(fake, "fake", dim=self.features.shape[1])
+        rng = np.random.default_rng(seed)
+        values = [self.fid(f[rng.integers(0, len(f), len(f))]) for _ in range(check_int(resamples, "resamples", 2))]
+        return float(np.std(values, ddof=1))
+
+    def evaluate(self, fake, fid_resamples: int = 0) -> dict[str, float]:
+        """FID, precision, recall, density and coverage of a fake feature set against this reference (and, with
+        ``fid_resamples``, the bootstrap standard error of the FID as ``fid_se``)."""
+        out = {"fid": self.fid(fake)} | self.prdc(fake)
+        if fid_resamples:
+            out["fid_se"] = self.fid_se(fake, fid_resamples)
+        return out
