@@ -72,6 +72,7 @@ NOTEBOOKS: dict[str, Notebook] = {
             (
                 Figure("fig09_augmentation_fid_precision_recall", "9"),
                 Figure("fig08_stylegan_augmentation", "8"),
+                Figure("nb03_secondary_measures", None),
             ),
             ("C4",),
         ),
