@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from . import claims as _claims
-from . import plots, registry
+from . import plots, prerequisites, registry
 from .paths import figures_dir, project_root, runs_dir
+from .prerequisites import Report
 from .scales import check_scale
 from .store import Store
 from .utils import check_int, cpu_threads, resolve_device, seed_everything
@@ -30,6 +31,15 @@ class NotebookContext:
     store: Store
     publish: bool = False
     started: float = field(default_factory=time.time)
+    prerequisites: Report | None = None
+
+    def can_run(self, part: str) -> bool:
+        """Whether a part of this notebook (``"stylegan"``) has what it needs (:mod:`madutils.prerequisites`);
+        when not, :meth:`missing` says why."""
+        return self.prerequisites is None or self.prerequisites.can_run(part)
+
+    def missing(self, part: str) -> str:
+        return "" if self.prerequisites is None else self.prerequisites.reason(part)
 
     @property
     def output_folder(self):
@@ -104,8 +114,9 @@ class NotebookContext:
 
 
 def setup_notebook(notebook: str, scale: str, seed: int = 0, device: str = "auto") -> NotebookContext:
-    """Validate the notebook id, scale and seed, seed everything, apply the theme, choose the device and open the
-    scale's store."""
+    """Validate the notebook id, scale and seed, check the notebook's prerequisites (at the ``paper`` scale:
+    :func:`madutils.prerequisites.check`), seed everything, apply the theme, choose the device and open the scale's
+    store."""
     registry.notebook(notebook)
     check_scale(scale)
     check_int(seed, "seed", 0)
@@ -116,7 +127,12 @@ def setup_notebook(notebook: str, scale: str, seed: int = 0, device: str = "auto
     torch.set_num_threads(cpu_threads())
     os.environ.setdefault("MAD_SCALE", scale)
     publish = os.environ.get("MAD_PUBLISH") == "1"
-    ctx = NotebookContext(notebook, scale, seed, resolve_device(device), Store(runs_dir(scale)), publish)
+    report = prerequisites.check(notebook, scale, device)  # at the paper scale: stops now, not after hours of work
+    ctx = NotebookContext(
+        notebook, scale, seed, resolve_device(device), Store(runs_dir(scale)), publish, prerequisites=report
+    )
+    for part, why in report.missing.items():
+        print(f"the {part} part of this notebook will not run: {why}")
     if not publish:
         print(f"figures and claims of this run go to {ctx.output_folder} (only ./reproduce.sh writes figures/{scale}/)")
     return ctx

@@ -37,7 +37,7 @@ def test_image_criteria_at_the_small_ddpm_sizes():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("scale", ["small", "paper"])
+@pytest.mark.parametrize("scale", ["smoke", "small", "paper"])
 def test_every_criterion_at_every_experiment_size(scale):
     for _name, (rows, gens, seeds) in calibration.configurations(scale).items():
         _check_null(rows, gens, seeds, sims=200 if gens < 100 else 60)

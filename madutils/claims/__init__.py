@@ -32,7 +32,7 @@ from .core import (
 )
 from .fresh import c5_fresh_images, c5_limit_independent_of_start, c6_phase_transition, c7_memory, c8_dataset_size
 from .gaussian import c1_gaussian_martingale, log_drift
-from .images import c2_fully_synthetic_unbiased, c3_fully_synthetic_biased, c4_augmentation, c12_stylegan
+from .images import c2_fully_synthetic_unbiased, c3_fully_synthetic_biased, c4_augmentation, c12_not_run, c12_stylegan
 
 __all__ = [
     "COLUMNS",
@@ -46,6 +46,7 @@ __all__ = [
     "ClaimResult",
     "VERDICTS",
     "c11_flow_tails",
+    "c12_not_run",
     "c12_stylegan",
     "c1_gaussian_martingale",
     "c2_fully_synthetic_unbiased",

@@ -197,3 +197,11 @@ def c12_stylegan(df: pd.DataFrame, model: str, biased_lam: float = 0.7) -> list[
         )
     )
     return rows
+
+
+def c12_not_run(model: str, reason: str, biased_lam: float = 0.7) -> list[ClaimResult]:
+    """The rows of :func:`c12_stylegan`, each ``not_run`` with ``reason`` (FFHQ or the Inception weights missing)."""
+    from dataclasses import replace
+
+    empty = pd.DataFrame(columns=["generation", "metric", "value", "lam", "real", "seed"])
+    return [replace(r, verdict="not_run", reason=reason, value="") for r in c12_stylegan(empty, model, biased_lam)]

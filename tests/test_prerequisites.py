@@ -1,0 +1,66 @@
+"""At the paper scale a notebook checks what it needs before any work: a GPU for the deep models, free disk for its
+stored results, and FFHQ and the Inception weights for its StyleGAN2 part, whose absence leaves the rest to run."""
+
+from collections import namedtuple
+
+import pytest
+import torch
+
+from madutils import claims, prerequisites
+from madutils.prerequisites import PrerequisiteError
+
+Usage = namedtuple("Usage", "total used free")
+
+
+@pytest.fixture
+def machine(monkeypatch, tmp_path):
+    """A machine with a GPU, 10 TB free, no FFHQ and no Inception weights (an empty data folder)."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(prerequisites.shutil, "disk_usage", lambda p: Usage(10**13, 0, 10**13))
+    monkeypatch.setenv("MAD_DATA", str(tmp_path / "data"))
+    monkeypatch.setenv("MAD_ROOT", str(tmp_path))
+    monkeypatch.delenv("MAD_FFHQ", raising=False)
+    monkeypatch.delenv("MAD_INCEPTION_WEIGHTS", raising=False)
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
+    return tmp_path
+
+
+def test_below_the_paper_scale_nothing_is_required(machine, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert prerequisites.check("02", "small").missing == {}
+
+
+def test_no_gpu_stops_the_deep_notebooks_at_once(machine, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(PrerequisiteError, match="usable GPU: notebook 02 trains ddpm, stylegan"):
+        prerequisites.check("02", "paper")
+    assert prerequisites.check("02", "paper", device="cpu")  # asked for explicitly: allowed
+    assert prerequisites.check("01", "paper").missing == {}  # Gaussian Monte Carlo: no GPU needed
+
+
+def test_missing_ffhq_and_inception_stop_only_the_stylegan_part(machine):
+    report = prerequisites.check("02", "paper")
+    assert not report.can_run("stylegan") and report.can_run("ddpm")
+    why = report.reason("stylegan")
+    assert f"FFHQ is not at {machine / 'data' / 'ffhq'}" in why and "MAD_INCEPTION_WEIGHTS" in why
+    (machine / "data" / "ffhq").mkdir(parents=True)
+    (machine / "data" / "pt_inception-2015-12-05-6726825d.pth").write_bytes(b"x")
+    assert prerequisites.check("06", "paper").missing == {}
+    rows = claims.c12_not_run("StyleGAN2 on FFHQ 128", why)
+    assert len(rows) == 7 and {r.verdict for r in rows} == {"not_run"} and rows[0].reason == why
+
+
+def test_too_little_disk_stops_with_the_estimate(machine, monkeypatch):
+    need = prerequisites.estimated_disk_gb("01", "paper")
+    # 01 keeps four float64 arrays of 20,000 trials × 5,000 generations for each of 16 (λ, n_s)
+    assert need == pytest.approx(16 * 4 * 20000 * 5000 * 8 / 1e9)
+    monkeypatch.setattr(prerequisites.shutil, "disk_usage", lambda p: Usage(10**12, 0, int(need * 1e9)))
+    with pytest.raises(PrerequisiteError, match="free disk: notebook 01 stores about 51 GB"):
+        prerequisites.check("01", "paper")
+
+
+def test_disk_estimate_follows_the_sizes():
+    small = {nb: prerequisites.estimated_disk_gb(nb, "small") for nb in ("01", "02", "05", "06")}
+    paper = {nb: prerequisites.estimated_disk_gb(nb, "paper") for nb in small}
+    assert all(paper[nb] > 10 * small[nb] for nb in small)
+    assert 100 < paper["06"] < 200  # two seeds of 19 StyleGAN2 generations of 70,000 FFHQ images at 128 × 128
