@@ -147,13 +147,8 @@ def _lam(lam: float) -> str:
     return f"λ={lam:g}"
 
 
-def ddpm(sz: DDPMSizes, seed: int = 0, device: str = "auto") -> Experiment:
-    """The conditional DDPM on MNIST (§3.2–5; notebooks 02, 03, 04): the fully synthetic loops of every λ, the
-    synthetic augmentation loops (a fixed real set of n images) and the fresh data loops (n_r = n_s) from every
-    n_ini. All start from the same trained generation 1 where their n_ini agrees."""
-    from .data import MnistSource
-    from .metrics import mnist_metrics
-
+def ddpm_loops(sz: DDPMSizes, seed: int = 0) -> dict[str, LoopConfig]:
+    """The loops of :func:`ddpm`, every one with its seeds (without building the metric hook)."""
     n = sz.n
     loops = {f"fully synthetic {_lam(lam)}": LoopConfig(sz.generations, n, n, lam=lam, seed=seed) for lam in sz.lams}
     loops |= {
@@ -166,9 +161,19 @@ def ddpm(sz: DDPMSizes, seed: int = 0, device: str = "auto") -> Experiment:
         )
         for n_ini in sz.fresh_inis
     }
+    return with_seeds(loops, seed, sz.seeds)
+
+
+def ddpm(sz: DDPMSizes, seed: int = 0, device: str = "auto") -> Experiment:
+    """The conditional DDPM on MNIST (§3.2–5; notebooks 02, 03, 04): the fully synthetic loops of every λ, the
+    synthetic augmentation loops (a fixed real set of n images) and the fresh data loops (n_r = n_s) from every
+    n_ini (:func:`ddpm_loops`). All start from the same trained generation 1 where their n_ini and seed agree."""
+    from .data import MnistSource
+    from .metrics import mnist_metrics
+
     hook = mnist_metrics(keep_features=sz.tsne_points, keep_images=100, device=device)
-    loops = with_seeds(loops, seed, sz.seeds)
-    return Experiment("ddpm-mnist", replace(sz.family, device=device), MnistSource(), hook, loops, data="MNIST")
+    family = replace(sz.family, device=device)
+    return Experiment("ddpm-mnist", family, MnistSource(), hook, ddpm_loops(sz, seed), data="MNIST")
 
 
 def stylegan(sz: StyleGANSizes, seed: int = 0, device: str = "auto") -> Experiment:

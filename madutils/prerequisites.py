@@ -52,6 +52,7 @@ def estimated_disk_gb(notebook: str, scale: str) -> float:
     Monte Carlo arrays of the Gaussian experiments (four float64 arrays of trials × generations per loop), every
     generation's synthetic data of the image loops (uint8 images, one byte per pixel and channel) and, for StyleGAN2,
     one float32 copy of the generator per generation. Shared loops count in every notebook that reads them."""
+    from .experiments import ddpm_loops
     from .scales import (
         DDPMSizes,
         FlowSizes,
@@ -73,7 +74,7 @@ def estimated_disk_gb(notebook: str, scale: str) -> float:
         total += len(st.lams) * len(st.n_inis) * 4 * st.trials * st.generations * 8
     if "ddpm" in uses:
         d = sizes(DDPMSizes, scale)
-        total += d.seeds * sum(_loop_bytes(c, 28 * 28 + 8) for c in _ddpm_loops(d).values())
+        total += sum(_loop_bytes(c, 28 * 28 + 8) for c in ddpm_loops(d).values())
     if "stylegan" in uses:
         s = sizes(StyleGANSizes, scale)
         pixels = (3 if s.data == "ffhq" else 1) * s.resolution**2
@@ -90,19 +91,6 @@ def estimated_disk_gb(notebook: str, scale: str) -> float:
         f = sizes(FlowSizes, scale)
         total += f.seeds * len(f.lams) * f.generations * f.n * 16
     return total / GB
-
-
-def _ddpm_loops(d) -> dict:
-    from .loops import LoopConfig
-
-    loops = {f"fs {lam}": LoopConfig(d.generations, d.n, d.n, lam=lam) for lam in d.lams}
-    loops |= {
-        f"aug {lam}": LoopConfig(d.aug_generations, d.n, d.n, real="fixed", n_r=d.n, lam=lam) for lam in d.lams_aug
-    }
-    loops |= {
-        f"fresh {n}": LoopConfig(d.fresh_generations, n, d.fresh_n, real="fresh", n_r=d.fresh_n) for n in d.fresh_inis
-    }
-    return loops
 
 
 def _stylegan_generator_bytes(s) -> float:

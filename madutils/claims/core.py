@@ -134,14 +134,6 @@ def _mask(df: pd.DataFrame, metric: str, since: int | None = None, until: int | 
     return keep
 
 
-def _select(df: pd.DataFrame, metric: str, since: int | None = None, until: int | None = None, **where):
-    return df[_mask(df, metric, since, until, **where)]
-
-
-def _curve(df: pd.DataFrame, metric: str, **where) -> pd.DataFrame:
-    return _select(df, metric, **where)[["generation", "value", "run"]]
-
-
 def per_seed(df: pd.DataFrame, metric: str, since: int | None = None, until: int | None = None, **where):
     """``metric`` of the runs selected by ``where`` as a table generation × seed (one column per seed; the mean
     where a seed has several values at one generation)."""
@@ -326,7 +318,7 @@ def judged(
     value: str,
     ok: bool,
     *intervals: Interval,
-    gate: Gate = Gate(),  # noqa: B008  (frozen)
+    gate: Gate = Gate(),  # noqa: B008  (immutable)
     seeds: int | None = None,
     reason: str = "",
 ) -> ClaimResult:

@@ -71,25 +71,30 @@ def c3_fully_synthetic_biased(
                 gate=g,
             )
         )
-        falls = trend(df, "recall", **here)
-        below = difference(df, "recall", here, _loop(1.0))
-        rows.append(
-            judged(
-                (claim, figure),
-                f"fully synthetic loop, λ = {lam:g} ({model}): recall falls, below λ = 1",
-                f"recall slope below 0 and recall(λ = 1) − recall(λ = {lam:g}) over generations ≥ 2 above 0 (95% "
-                "CIs across seeds)",
-                falls.text("recall slope", "/gen") + "; " + below.text(f"recall λ=1 − λ={lam:g}"),
-                falls.hi < 0 and below.lo > 0,
-                falls,
-                below,
-                gate=g,
-            )
-        )
+        rows.append(_recall_below(df, (claim, figure), lam, f"({model}): recall falls, below λ = 1"))
         rows.append(
             rises(df, (claim, figure), f"fully synthetic loop, λ = {lam:g} ({model}): FID rises", "fid", 1, g, **here)
         )
     return rows
+
+
+def _recall_below(df: pd.DataFrame, head: tuple, lam: float, what: str) -> ClaimResult:
+    """The fully synthetic loop at ``lam`` < 1 loses diversity: its recall falls (slope interval below 0) and lies
+    below the λ = 1 loop's over generations ≥ 2 (difference interval above 0)."""
+    here = _loop(lam)
+    falls = trend(df, "recall", **here)
+    below = difference(df, "recall", here, _loop(1.0))
+    return judged(
+        head,
+        f"fully synthetic loop, λ = {lam:g} {what}",
+        f"recall slope below 0 and recall(λ = 1) − recall(λ = {lam:g}) over generations ≥ 2 above 0 (95% CIs "
+        "across seeds)",
+        falls.text("recall slope", "/gen") + "; " + below.text(f"recall λ=1 − λ={lam:g}"),
+        falls.hi < 0 and below.lo > 0,
+        falls,
+        below,
+        gate=gate(df, here, _loop(1.0)),
+    )
 
 
 def _slows(df: pd.DataFrame, head: tuple, model: str, g) -> ClaimResult:
@@ -162,21 +167,8 @@ def c12_stylegan(df: pd.DataFrame, model: str, biased_lam: float = 0.7) -> list[
 
     One rule at every scale: the gate decides whether generation 1 is good enough for a row to speak."""
     rows = c2_fully_synthetic_unbiased(df, figure="fig04b", model=model, claim="C12")
-    here = _loop(biased_lam)
-    falls = trend(df, "recall", **here)
-    below = difference(df, "recall", here, _loop(1.0))
     rows.append(
-        judged(
-            ("C12", "fig06b"),
-            f"fully synthetic loop, λ = {biased_lam:g} ({model}): diversity collapses (recall falls, below λ = 1)",
-            f"recall slope below 0 and recall(λ = 1) − recall(λ = {biased_lam:g}) over generations ≥ 2 above 0 (95% "
-            "CIs across seeds)",
-            falls.text("recall slope", "/gen") + "; " + below.text(f"recall λ=1 − λ={biased_lam:g}"),
-            falls.hi < 0 and below.lo > 0,
-            falls,
-            below,
-            gate=gate(df, here, _loop(1.0)),
-        )
+        _recall_below(df, ("C12", "fig06b"), biased_lam, f"({model}): diversity collapses (recall falls, below λ = 1)")
     )
     g = gate(df, _loop(1.0, AUG))
     rows.append(
