@@ -426,3 +426,22 @@ def test_metric_controls_degrade_real_images():
     table = metric_controls(hook, x)
     assert list(table.index) == list(CONTROLS) and list(table.columns)[:3] == ["fid", "precision", "recall"]
     assert table.fid["real"] < table.fid.drop("real").min()
+
+
+def test_images_become_floats_one_batch_at_a_time(monkeypatch):
+    from madutils.metrics import features
+
+    x = np.random.default_rng(0).integers(0, 256, (1000, 28, 28), dtype=np.uint8)
+    whole = features.as_float_images(x)
+    seen = []
+    real = features.as_float_images
+
+    def spy(images, *args, **kwargs):
+        seen.append(len(images))
+        return real(images, *args, **kwargs)
+
+    monkeypatch.setattr(features, "as_float_images", spy)
+    got = torch.cat(list(features.float_batches(x, 256)))
+    assert torch.equal(got, whole) and max(seen) == 256  # never the whole set at once
+    with pytest.raises(ValueError, match="images must be uint8"):
+        next(features.float_batches(x.astype(np.int32), 256))
