@@ -23,6 +23,7 @@ import io
 import json
 import os
 import pickle
+import re
 import shutil
 import socket
 import sys
@@ -37,6 +38,9 @@ import pandas as pd
 from .utils import canonical, config_key
 
 _NOT_COMPUTED = object()
+
+
+_GEN_NAME = re.compile(r"gen-\d{3,}")
 
 
 class StoreError(RuntimeError):
@@ -206,7 +210,8 @@ class Run:
         for tmp in self.path.glob(".gen-*.tmp-*"):
             if _pid_gone(tmp.name):
                 shutil.rmtree(tmp, ignore_errors=True)
-        gens = sorted(int(p.name[4:]) for p in self.path.glob("gen-[0-9][0-9][0-9]") if p.is_dir())
+        # gen-001 … gen-999, then gen-1000 …: the number has at least three digits
+        gens = sorted(int(p.name[4:]) for p in self.path.glob("gen-*") if p.is_dir() and _GEN_NAME.fullmatch(p.name))
         if gens != list(range(1, len(gens) + 1)):
             raise StoreError(
                 f"run {self.path} holds generations {gens}, which are not 1..m without gaps. "

@@ -27,6 +27,16 @@ def test_generation_roundtrip_and_tidy_metrics(tmp_path):
     assert table.query("generation == 2 and metric == 'fid'").value.item() == 4.0
 
 
+def test_a_run_of_a_thousand_generations_and_more_is_read_back_whole(tmp_path):
+    """The GMM loop runs 1,000 iterations (paper: 2,000): gen-1000 has four digits and must count as stored."""
+    run = Store(tmp_path).run("exp", {"iterations": 1002})
+    for t in range(1, 1003):
+        run.write_generation(t, {"m": float(t)})
+    again = Store(tmp_path).run("exp", {"iterations": 1002})
+    assert again.completed() == 1002
+    assert again.metrics().query("generation == 1002").value.item() == 1002.0
+
+
 def test_a_stored_generation_is_never_overwritten(tmp_path):
     run = Store(tmp_path).run("exp", {"a": 1})
     run.write_generation(1, {"m": 1.0})
