@@ -45,3 +45,20 @@ def test_duplicate_and_low_dimensional_benchmarks_run():
     assert len(row) == 1 and row[0].rstrip(" |").endswith("True")
     out = run_benchmark("bench_low_dim.py")
     assert len([line for line in out.splitlines() if line.startswith("| 25 modes") or "three modes" in line]) == 2
+
+
+@pytest.mark.slow
+def test_gpu_check_runs_tiny_on_the_cpu(tmp_path):
+    """benchmarks/gpu_check.py --tiny end to end on the CPU: every part measured (none failed), TF32 on and off give
+    identical metric values, and the extrapolation is filled."""
+    import json
+
+    out = tmp_path / "check.json"
+    table = run_benchmark("gpu_check.py", "--tiny", "--device", "cpu", "--out", str(out))
+    result = json.loads(out.read_text())
+    parts = ("ddpm", "stylegan", "wgan", "inception", "prdc", "lenet_hook")
+    assert not [p for p in parts if "error" in result[p]], {p: result[p] for p in parts}
+    assert result["ddpm"]["train_s_per_step"] > 0 and result["ddpm"]["sample_s_guided"] > 0
+    assert result["prdc"]["identical"] is True
+    assert result["extrapolated"]["ddpm_hours_1_gpu"] >= result["extrapolated"]["ddpm_hours_8_gpus"] > 0
+    assert table.count("\n| ") >= len(parts)

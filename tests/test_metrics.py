@@ -374,25 +374,32 @@ def test_distances_are_computed_without_tf32_and_the_setting_is_restored(monkeyp
 
     from madutils.metrics import prd
 
+    knobs = prd._precision_knobs()
+    if not knobs:
+        pytest.skip("this PyTorch has no per-backend fp32_precision settings")
     seen = []
     block_sq = prd._block_sq
 
     def spy(*args):
-        seen.append((torch.backends.cuda.matmul.allow_tf32, torch.get_float32_matmul_precision()))
+        seen.append(tuple(k.fp32_precision for k in knobs))
         return block_sq(*args)
 
     monkeypatch.setattr(prd, "_block_sq", spy)
-    before = torch.get_float32_matmul_precision(), torch.backends.cuda.matmul.allow_tf32
-    torch.backends.cuda.matmul.allow_tf32 = True
-    torch.set_float32_matmul_precision("medium")  # what a training set-up may leave behind
+    before = [k.fp32_precision for k in knobs]
+    torch.backends.cuda.matmul.fp32_precision = "tf32"  # what a training set-up (StyleGAN2 on a GPU) leaves behind
     try:
         rng = np.random.default_rng(1)
         precision_recall(rng.normal(size=(60, 20)), rng.normal(size=(60, 20)), block=16)
-        assert seen and set(seen) == {(False, "highest")}
-        assert torch.backends.cuda.matmul.allow_tf32 is True and torch.get_float32_matmul_precision() == "medium"
+        assert seen and set(seen) == {("ieee",) * len(knobs)}
+        assert torch.backends.cuda.matmul.fp32_precision == "tf32"
+        # the legacy flags, set by other code between two metric calls, do not break the next call (PyTorch raises
+        # when the legacy getters are read after the two APIs were mixed)
+        for tf32 in (False, True, False):
+            torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = tf32
+            precision_recall(rng.normal(size=(60, 20)), rng.normal(size=(60, 20)), block=16)
     finally:
-        torch.set_float32_matmul_precision(before[0])
-        torch.backends.cuda.matmul.allow_tf32 = before[1]
+        for k, v in zip(knobs, before, strict=True):
+            k.fp32_precision = v
 
 
 def test_metric_controls_degrade_real_images():

@@ -82,11 +82,31 @@ class _Set:
         return torch.from_numpy(out).to(self.x32.device)
 
 
+def _precision_knobs() -> list:
+    """PyTorch's per-backend float32 precision settings (``fp32_precision``, PyTorch ≥ 2.9), or [] on older builds."""
+    b = torch.backends
+    knobs = [b.cuda.matmul, getattr(b.cudnn, "conv", None), getattr(getattr(b, "mkldnn", None), "matmul", None)]
+    return [k for k in knobs if k is not None and hasattr(k, "fp32_precision")]
+
+
 @contextlib.contextmanager
 def exact_float32():
     """Float32 products in full float32 precision while distances are computed: a process that enabled TF32 for
     training (StyleGAN2 does, on Ampere and later GPUs) would otherwise get distance errors of order 1e-3 relative,
-    far outside the re-check band ``REL_TOL`` of the exact decisions."""
+    far outside the re-check band ``REL_TOL`` of the exact decisions. Uses the per-backend ``fp32_precision``
+    settings where PyTorch has them (reading the legacy ``allow_tf32`` flags after they were mixed with the new
+    settings is an error in recent PyTorch), else the legacy flags; restores them afterwards."""
+    knobs = _precision_knobs()
+    if knobs:
+        saved = [k.fp32_precision for k in knobs]
+        for k in knobs:
+            k.fp32_precision = "ieee"
+        try:
+            yield
+        finally:
+            for k, v in zip(knobs, saved, strict=True):
+                k.fp32_precision = v
+        return
     matmul, cudnn = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
     precision = torch.get_float32_matmul_precision()
     torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False

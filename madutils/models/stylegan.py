@@ -229,10 +229,16 @@ class Discriminator(nn.Module):
 
 
 def _fast_gpu(device: str) -> None:
+    """TF32 products and convolutions and cuDNN autotuning for training on a GPU (the metrics switch TF32 off
+    while they compute distances: :func:`madutils.metrics.prd.exact_float32`)."""
     if device.startswith("cuda"):
-        torch.backends.cuda.matmul.allow_tf32 = True
-        torch.backends.cudnn.allow_tf32 = True
-        torch.backends.cudnn.benchmark = True
+        b = torch.backends
+        if hasattr(b.cuda.matmul, "fp32_precision"):  # PyTorch ≥ 2.9: never mix with the legacy flags
+            b.cuda.matmul.fp32_precision = "tf32"
+            b.cudnn.conv.fp32_precision = "tf32"
+        else:
+            b.cuda.matmul.allow_tf32 = b.cudnn.allow_tf32 = True
+        b.cudnn.benchmark = True
 
 
 FORMAT = torch.channels_last  # the memory format of every image tensor and convolution weight
