@@ -227,7 +227,8 @@ def test_the_shared_stylegan_loops_at_smoke_scale(project, monkeypatch):
     runs = one.run(store, progress=False)
     table = runs.table()
     assert set(table.generation) == {1, 2, 3} and {"fid", "recall", "hf_share"} <= set(table.metric)
-    assert set(table.loop) == {"fully synthetic λ=1"}
+    assert set(table.loop) == {"fully synthetic λ=1", "fully synthetic λ=1 · seed 1"}  # every seed of the loop
+    assert set(table.seed) == {0, 1}
     again = one.run(store, progress=False)["fully synthetic λ=1"]  # read from the store, not trained again
     run = runs["fully synthetic λ=1"]
     assert again.run.key == run.run.key and again.model(3).state.keys() == run.model(3).state.keys()
