@@ -330,9 +330,9 @@ _SIZES: dict[type, dict[str, object]] = {
         ),
     },
     WGANSizes: {
-        "smoke": WGANSizes(WGANFamily(width=16, steps=10, batch_size=32), n=300, generations=3, seeds=2),
-        "small": WGANSizes(WGANFamily(width=128, steps=1200), n=10000, generations=6, seeds=3),
-        "paper": WGANSizes(WGANFamily(width=256, steps=20000), n=60000, generations=100, seeds=3),
+        "smoke": WGANSizes(WGANFamily(width=4, steps=10, batch_size=32), n=300, generations=3, seeds=2),
+        "small": WGANSizes(WGANFamily(width=8, steps=600, lr=1e-3), n=2000, generations=10, seeds=3),
+        "paper": WGANSizes(WGANFamily(width=64, steps=20000), n=60000, generations=100, seeds=3),
     },
     GMMSizes: {
         "smoke": GMMSizes(n=300, iterations=12, seeds=2, shown=(1, 6, 12), reference=500),

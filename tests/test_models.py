@@ -224,6 +224,30 @@ def test_wgan_fits_and_samples():
     assert cold.std(axis=0).mean() < warm.std(axis=0).mean(), "a tempered latent must reduce the spread"
     with pytest.raises(ValueError, match="uint8"):
         fam.fit(np.zeros((10, 28, 28), np.float32), 0)
+    with pytest.raises(ValueError, match="28 × 28"):
+        fam.fit(np.zeros((10, 1, 32, 32), np.uint8), 0)
+
+
+def test_wgan_key_names_the_architecture():
+    # runs of the earlier multilayer perceptrons must never be served for the convolutional networks
+    assert WGANFamily().key()["architecture"] == "dcgan"
+
+
+def test_wgan_generator_step_leaves_the_critic_trainable(monkeypatch):
+    # the critic is frozen only inside the generator step: its weights still change in training
+    import madutils.models.wgan as wgan_module
+
+    seen = []
+    original = wgan_module.Critic.forward
+
+    def forward(self, x):
+        seen.append(all(p.requires_grad for p in self.parameters()))
+        return original(self, x)
+
+    monkeypatch.setattr(wgan_module.Critic, "forward", forward)
+    WGANFamily(width=4, steps=2, n_critic=2, batch_size=8, progress=False, device="cpu").fit(_toy_mnist(32), 0)
+    # per generator step: 2 critic steps × 2 calls (penalty, scores) with gradients, then 1 frozen call
+    assert seen == [True, True, True, True, False] * 2
 
 
 def test_wgan_divergence_is_an_error(monkeypatch):

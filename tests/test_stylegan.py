@@ -84,6 +84,16 @@ def test_a_discriminator_step_decreases_its_loss_on_a_toy_set():
     assert after < before
 
 
+def test_the_generator_step_computes_no_discriminator_gradients():
+    trainer = StyleGANFamily(**TINY).trainer(8, 1, seed=0)
+    before = [p.detach().clone() for p in trainer.d.parameters()]
+    trainer.g_step()
+    assert all(p.grad is None for p in trainer.d.parameters())
+    assert all(p.requires_grad for p in trainer.d.parameters())  # still trainable for the next step
+    assert all(torch.equal(a, p) for a, p in zip(before, trainer.d.parameters(), strict=True))
+    assert any(p.grad is not None for p in trainer.g.parameters())
+
+
 def test_generator_and_discriminator_shapes_and_the_official_widths():
     assert channels(128, 32768, 512) == {4: 512, 8: 512, 16: 512, 32: 512, 64: 512, 128: 256}
     fam = StyleGANFamily(steps=1, **TINY)

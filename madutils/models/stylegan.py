@@ -420,9 +420,13 @@ class Trainer:
 
     def g_step(self) -> float:
         """One generator step (non-saturating loss); updates the running average w_avg."""
-        loss = F.softplus(-self.d(self.g(self.z(), update_w_avg=True))).mean()
-        self.opt_g.zero_grad(set_to_none=True)
-        loss.backward()
+        self.d.requires_grad_(False)  # no gradients of the discriminator's weights in the generator step
+        try:
+            loss = F.softplus(-self.d(self.g(self.z(), update_w_avg=True))).mean()
+            self.opt_g.zero_grad(set_to_none=True)
+            loss.backward()
+        finally:
+            self.d.requires_grad_(True)
         self.opt_g.step()
         return float(loss.item())
 
