@@ -20,6 +20,7 @@ can run side by side, one process per core (:func:`run_loops`).
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, is_dataclass
 from typing import Any, NamedTuple, Protocol
@@ -28,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from .store import Generation, MemoryRun, Run, Store
-from .utils import canonical, check_int, check_lam, derive_seed
+from .utils import canonical, check_int, check_lam, config_key, derive_seed
 
 LOOP_KINDS = ("none", "fixed", "fresh")
 
@@ -354,8 +355,23 @@ def _compute_loop(family, cfg, source, run, store, folder, config, evaluate, sto
             model_of(part.generation), part.count, cfg.lam, derive_seed(cfg.seed, t, "sample-from", part.generation)
         )
 
+    def fit(data: Data, seed: int, checkpoint_folder: str, checkpoint_name: str) -> Any:
+        # a family whose fit takes a checkpoint (StyleGAN2) saves its training state there as it goes
+        if store is None or "checkpoint" not in inspect.signature(family.fit).parameters:
+            return family.fit(data, seed)
+        checkpoint = store.checkpoint(checkpoint_folder, checkpoint_name)
+        model = family.fit(data, seed, checkpoint=checkpoint)
+        finished.append(checkpoint)  # cleared once the generation is stored
+        return model
+
+    finished: list = []
+
     def fit_first() -> Any:
-        return family.fit(real_first(), derive_seed(cfg.seed, 1, "fit"))
+        name = config_key(shared_first)
+        return fit(real_first(), derive_seed(cfg.seed, 1, "fit"), "shared-first-generation", name)
+
+    shared_first = {k: v for k, v in config.items() if k in ("family", "source", "compute")}
+    shared_first |= {"n_ini": cfg.n_ini, "seed": cfg.seed}
 
     from tqdm.auto import tqdm
 
@@ -372,12 +388,11 @@ def _compute_loop(family, cfg, source, run, store, folder, config, evaluate, sto
     for t in bar:
         try:
             if t == 1 and share_first and store is not None:
-                shared = {k: v for k, v in config.items() if k in ("family", "source", "compute")}
-                shared |= {"n_ini": cfg.n_ini, "seed": cfg.seed}
-                model = store.cached_object("shared-first-generation", shared, fit_first)
+                model = store.cached_object("shared-first-generation", shared_first, fit_first)
             else:
                 data = data_concat([materialize(p, t) for p in cfg.composition(t)])
-                model = family.fit(data, derive_seed(cfg.seed, t, "fit"))
+                model = fit(data, derive_seed(cfg.seed, t, "fit"), folder, f"{run.key}-gen-{t:03d}")
+                del data  # the training set is not needed for sampling and evaluation
             output = family.sample(model, cfg.n_out, cfg.lam, derive_seed(cfg.seed, t, "sample")) if cfg.n_out else None
             result = evaluate(model, output, t) if evaluate is not None else {}
         except (KeyboardInterrupt, LoopError):
@@ -395,6 +410,8 @@ def _compute_loop(family, cfg, source, run, store, folder, config, evaluate, sto
             outputs[t] = output
         models[t] = model
         run.write_generation(t, metrics, arrays, model if keep_models else None)
+        while finished:
+            finished.pop().clear()
         # keep only what later generations can still need
         for j in [j for j in models if j <= t - cfg.memory]:
             del models[j]

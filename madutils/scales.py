@@ -321,6 +321,7 @@ _SIZES: dict[type, dict[str, object]] = {
                 lr=0.0025,
                 r1_gamma=1.0,
                 ema=0.999,
+                checkpoint_every=2500,
             ),
             n=70000,
             generations={"fully synthetic λ=1": 9, "fully synthetic λ=0.7": 5, "augmentation λ=1": 5},

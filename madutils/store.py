@@ -192,6 +192,56 @@ def _pickle_bytes(obj: Any) -> bytes:
     return buf.getvalue()
 
 
+class Checkpoint:
+    """The state of one long training in progress (a StyleGAN2 generation at the paper scale takes hours), so that a
+    killed run resumes from its last save instead of from the start of the generation.
+
+    ``save(state)`` writes the file atomically and then its SHA-256 beside it; ``load()`` returns ``None`` when no
+    complete checkpoint is there (a file without its checksum was cut short and is removed), the state when the
+    checksum matches, and otherwise raises :class:`StoreError` naming the file. ``clear()`` removes it once the
+    generation is stored. The path names the run and the generation, so a checkpoint is only read back for the
+    training it was written by; the state records that name as well and is checked against it."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.sum_path = self.path.with_name(self.path.name + ".sha256")
+
+    def save(self, state: dict) -> None:
+        data = _pickle_bytes({"checkpoint": self.path.name, "state": state})
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.sum_path.unlink(missing_ok=True)  # the old checksum goes first: a cut-short save is never trusted
+        for target, payload in ((self.path, data), (self.sum_path, hashlib.sha256(data).hexdigest().encode())):
+            tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
+            with open(tmp, "wb") as f:
+                f.write(payload)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, target)
+
+    def load(self) -> dict | None:
+        if not self.path.is_file():
+            return None
+        if not self.sum_path.is_file():
+            self.path.unlink(missing_ok=True)
+            return None
+        data = self.path.read_bytes()
+        if hashlib.sha256(data).hexdigest() != self.sum_path.read_text().strip():
+            raise StoreError(
+                f"checkpoint {self.path} does not match its checksum (a corrupted file); delete it and "
+                f"{self.sum_path.name} to train this generation from its start"
+            )
+        saved = _unpickle(data)
+        if not isinstance(saved, dict) or saved.get("checkpoint") != self.path.name:
+            raise StoreError(
+                f"checkpoint {self.path} was written for another training; delete it and {self.sum_path.name}"
+            )
+        return saved["state"]
+
+    def clear(self) -> None:
+        self.sum_path.unlink(missing_ok=True)
+        self.path.unlink(missing_ok=True)
+
+
 class Run:
     """The folder of one loop run: ``config.json`` plus ``gen-NNN/`` folders."""
 
@@ -348,6 +398,10 @@ class Store:
                     "MAD_ROOT at a writable project folder"
                 ) from None
         return Run(path, canon, key)
+
+    def checkpoint(self, folder: str, name: str) -> Checkpoint:
+        """The checkpoint ``name`` of a training in progress, under ``runs/<scale>/<folder>/checkpoints/``."""
+        return Checkpoint(self.root / folder / "checkpoints" / f"{name}.pt")
 
     # -- single cached results ------------------------------------------------------------------------------------
 

@@ -242,3 +242,81 @@ def test_the_shared_stylegan_loops_at_smoke_scale(project, monkeypatch):
     again = one.run(store, progress=False)["fully synthetic λ=1"]  # read from the store, not trained again
     run = runs["fully synthetic λ=1"]
     assert again.run.key == run.run.key and again.model(3).state.keys() == run.model(3).state.keys()
+
+
+# -- checkpoints inside a generation ---------------------------------------------------------------------------------
+
+
+def test_a_killed_training_resumes_from_its_checkpoint_with_the_same_result(tmp_path, monkeypatch):
+    from madutils.models import stylegan
+    from madutils.store import Checkpoint
+
+    data = (toy_images(size=16), np.zeros(64))
+    fam = StyleGANFamily(steps=7, checkpoint_every=3, **TINY)
+    whole = fam.fit(data, seed=5)
+
+    checkpoint = Checkpoint(tmp_path / "gen-002.pt")
+    calls = []
+    original = stylegan.Trainer.update_ema
+
+    def killed_after_four_steps(self):
+        calls.append(1)
+        if len(calls) == 5:
+            raise KeyboardInterrupt
+        original(self)
+
+    monkeypatch.setattr(stylegan.Trainer, "update_ema", killed_after_four_steps)
+    with pytest.raises(KeyboardInterrupt):
+        fam.fit(data, seed=5, checkpoint=checkpoint)
+    monkeypatch.setattr(stylegan.Trainer, "update_ema", original)
+    assert checkpoint.load()["step"] == 3  # saved after step 3; step 5 never finished
+
+    resumed = fam.fit(data, seed=5, checkpoint=checkpoint)
+    assert resumed.losses == whole.losses
+    for name, value in whole.state.items():
+        torch.testing.assert_close(resumed.state[name], value, rtol=0, atol=0, msg=name)
+    with pytest.raises(ValueError, match="another training"):
+        fam.fit(data, seed=6, checkpoint=checkpoint)  # another seed: never resumed from this state
+
+
+def test_checkpoint_files_are_checked(tmp_path):
+    from madutils.store import Checkpoint, StoreError
+
+    c = Checkpoint(tmp_path / "x.pt")
+    assert c.load() is None
+    c.save({"step": 3, "w": torch.ones(2)})
+    assert c.load()["step"] == 3
+    c.path.write_bytes(c.path.read_bytes()[:-3] + b"xyz")
+    with pytest.raises(StoreError, match=r"x\.pt does not match its checksum.*delete it"):
+        c.load()
+    c.save({"step": 4})
+    c.sum_path.unlink()  # killed between the two files: the state is not trusted
+    assert c.load() is None and not c.path.exists()
+    c.save({"step": 5})
+    (tmp_path / "y.pt").write_bytes(c.path.read_bytes())
+    (tmp_path / "y.pt.sha256").write_bytes(c.sum_path.read_bytes())
+    with pytest.raises(StoreError, match="another training"):
+        Checkpoint(tmp_path / "y.pt").load()
+    c.clear()
+    assert not c.path.exists() and not c.sum_path.exists()
+
+
+def test_the_loop_engine_hands_out_checkpoints_and_clears_them(tmp_path):
+    from loop_helpers import TagFamily, TagSource
+
+    from madutils.loops import LoopConfig, run_loop
+    from madutils.store import Store
+
+    seen = []
+
+    class Checkpointed(TagFamily):
+        def fit(self, data, seed, checkpoint=None):
+            checkpoint.save({"seed": seed})
+            seen.append(checkpoint.path)
+            return super().fit(data, seed)
+
+    store = Store(tmp_path)
+    run_loop(Checkpointed(), LoopConfig(3, 10, 10), TagSource(), store=store, folder="tags", progress=False)
+    assert [p.parent.name for p in seen] == ["checkpoints"] * 3
+    assert seen[0].parent.parent.name == "shared-first-generation" and seen[1].name.endswith("-gen-002.pt")
+    assert not any(p.exists() for p in seen)  # cleared once each generation was stored

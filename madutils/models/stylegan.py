@@ -280,7 +280,10 @@ class StyleGANFamily:
     """StyleGAN2 as an (unconditional) model family for :func:`madutils.loops.run_loop`; λ is the truncation ψ.
 
     ``steps`` generator steps of batch ``batch_size``, one discriminator step each, R1 weight ``r1_gamma`` applied
-    every ``r1_interval`` steps (lazily, scaled by the interval), generator EMA ``ema``."""
+    every ``r1_interval`` steps (lazily, scaled by the interval), generator EMA ``ema``. With ``checkpoint_every``
+    and a checkpoint from the loop engine (:class:`~madutils.store.Checkpoint`), the whole training state
+    (networks, optimisers, random streams) is saved every that many steps, and a killed training resumes from its
+    last save with the same result as an uninterrupted one."""
 
     thread_dependent: ClassVar[bool] = True  # results change with the CPU thread count: part of the run key
 
@@ -298,6 +301,7 @@ class StyleGANFamily:
     mbstd_group: int = 4
     name: str = "stylegan2"
     device: str = "auto"
+    checkpoint_every: int = 0  # steps between saves of the training state (0: never); not part of the key
     progress: bool = True
 
     def __post_init__(self) -> None:
@@ -309,24 +313,34 @@ class StyleGANFamily:
         d = asdict(self)
         d.pop("device")
         d.pop("progress")
+        d.pop("checkpoint_every")
         return canonical(d)
 
     def trainer(self, resolution: int, img_channels: int, seed: int) -> Trainer:
         """Fresh networks and optimisers for ``resolution`` × ``resolution`` images (what :meth:`fit` uses)."""
         return Trainer(self, check_resolution(resolution), img_channels, seed)
 
-    def fit(self, data, seed: int) -> StyleGANModel:
+    def fit(self, data, seed: int, checkpoint=None) -> StyleGANModel:
         from tqdm.auto import tqdm
 
         x = _images(data)
         trainer = self.trainer(x.shape[-1], x.shape[1], seed)
         real = torch.from_numpy(x)
         losses = []
+        start = 0
+        saving = checkpoint is not None and self.checkpoint_every > 0
+        if saving and (state := checkpoint.load()) is not None:
+            if state["seed"] != seed or state["steps"] != self.steps or not 0 < state["step"] < self.steps:
+                raise ValueError(f"checkpoint {checkpoint.path} belongs to another training; delete it")
+            trainer.load_state(state["trainer"])
+            start, losses = state["step"], list(state["losses"])
         bar = tqdm(
-            range(self.steps),
+            range(start, self.steps),
             desc=f"training StyleGAN2 ({len(x)} images, {x.shape[-1]}×{x.shape[-1]})",
             disable=not self.progress,
             leave=False,
+            initial=start,
+            total=self.steps,
         )
         for step in bar:
             xr = trainer.batch(real)
@@ -341,6 +355,11 @@ class StyleGANFamily:
             if step % 50 == 0:
                 losses.append((loss_d, loss_g))
                 bar.set_postfix(d=f"{loss_d:.3f}", g=f"{loss_g:.3f}")
+            done = step + 1
+            if saving and done % self.checkpoint_every == 0 and done < self.steps:
+                checkpoint.save(
+                    {"seed": seed, "steps": self.steps, "step": done, "losses": losses, "trainer": trainer.state()}
+                )
         return trainer.model(losses)
 
     @torch.no_grad()
@@ -429,6 +448,36 @@ class Trainer:
             self.d.requires_grad_(True)
         self.opt_g.step()
         return float(loss.item())
+
+    def state(self) -> dict:
+        """Everything a resumed training needs: the networks, the optimisers and the random streams (the batch
+        and latent generator, and the global streams that draw the synthesis noise)."""
+
+        def cpu(sd: dict) -> dict:
+            return {k: v.detach().cpu().clone() if torch.is_tensor(v) else v for k, v in sd.items()}
+
+        state = {
+            "g": cpu(self.g.state_dict()),
+            "g_ema": cpu(self.g_ema.state_dict()),
+            "d": cpu(self.d.state_dict()),
+            "opt_g": self.opt_g.state_dict(),
+            "opt_d": self.opt_d.state_dict(),
+            "gen": self.gen.get_state(),
+            "torch": torch.get_rng_state(),
+        }
+        if self.device.startswith("cuda"):
+            state["cuda"] = torch.cuda.get_rng_state(self.device)
+        return state
+
+    def load_state(self, state: dict) -> None:
+        for name in ("g", "g_ema", "d"):
+            getattr(self, name).load_state_dict(state[name])
+        self.opt_g.load_state_dict(state["opt_g"])
+        self.opt_d.load_state_dict(state["opt_d"])
+        self.gen.set_state(state["gen"])
+        torch.set_rng_state(state["torch"])
+        if "cuda" in state and self.device.startswith("cuda"):
+            torch.cuda.set_rng_state(state["cuda"], self.device)
 
     @torch.no_grad()
     def update_ema(self) -> None:
