@@ -8,12 +8,15 @@ ROOT="$(pwd)"
 
 usage() {
   cat <<'EOF'
-usage: ./reproduce.sh [--scale smoke|small|paper] [--only NN [NN ...]] [--jobs N] [--help]
+usage: ./reproduce.sh [--scale smoke|small|paper] [--only NN [NN ...]] [--jobs N] [--gpus N] [--help]
 
   --scale S     sizes of every experiment (default: small). smoke: seconds, numbers mean nothing;
                 small: every figure on a 2-core CPU; paper: the paper's sizes (GPUs).
   --only NN...  run only these notebooks, by number (e.g. --only 01 04)
   --jobs N      run N notebooks at once (default 1); CPU threads are shared between them
+  --gpus N      first compute the notebooks' loops on N GPUs of this machine, one loop per GPU at a time
+                (torchrun, python -m madutils.distributed), then run the notebooks, which read them from the
+                store; README, "Several GPUs", has the recipe for several machines
   --help        this text
 
 Writes executed notebooks to runs/<scale>/notebooks/, figures to figures/<scale>/figNN_slug.png, the claims
@@ -24,6 +27,7 @@ EOF
 
 SCALE=small
 JOBS=1
+GPUS=0
 ONLY=()
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -31,6 +35,8 @@ while [ $# -gt 0 ]; do
     --scale=*) SCALE="${1#*=}"; shift ;;
     --jobs) JOBS="${2:-}"; shift 2 || { usage; exit 2; } ;;
     --jobs=*) JOBS="${1#*=}"; shift ;;
+    --gpus) GPUS="${2:-}"; shift 2 || { usage; exit 2; } ;;
+    --gpus=*) GPUS="${1#*=}"; shift ;;
     --only)
       shift
       while [ $# -gt 0 ] && [[ "$1" != --* ]]; do ONLY+=("$1"); shift; done
@@ -44,6 +50,7 @@ while [ $# -gt 0 ]; do
 done
 case "$SCALE" in smoke|small|paper) ;; *) echo "error: unknown scale '$SCALE' (smoke, small or paper)" >&2; exit 2 ;; esac
 if ! [[ "$JOBS" =~ ^[1-9][0-9]*$ ]]; then echo "error: --jobs needs a positive integer, got '$JOBS'" >&2; exit 2; fi
+if ! [[ "$GPUS" =~ ^[0-9]+$ ]]; then echo "error: --gpus needs a number of GPUs, got '$GPUS'" >&2; exit 2; fi
 
 NOTEBOOKS=()
 for nb in notebooks/[0-9][0-9]_*.ipynb; do
@@ -92,6 +99,18 @@ run_one() {
 }
 
 T0=$(date +%s)
+if [ "$GPUS" -gt 0 ]; then
+  NUMS=()
+  for nb in "${NOTEBOOKS[@]}"; do NUMS+=("$(basename "$nb" | cut -c1-2)"); done
+  echo ">> the notebooks' loops on $GPUS GPUs (torchrun; log: runs/$SCALE/distributed.log)"
+  mkdir -p "runs/$SCALE"
+  if ! python -m torch.distributed.run --standalone --nproc_per_node "$GPUS" -m madutils.distributed \
+       --scale "$SCALE" --only "${NUMS[@]}" >"runs/$SCALE/distributed.log" 2>&1; then
+    echo "!! computing the loops on $GPUS GPUs failed; see runs/$SCALE/distributed.log (what finished is stored)" >&2
+    tail -n 20 "runs/$SCALE/distributed.log" >&2
+    exit 1
+  fi
+fi
 for nb in "${NOTEBOOKS[@]}"; do
   while [ "$(jobs -rp | wc -l)" -ge "$JOBS" ]; do wait -n; done
   run_one "$nb" &

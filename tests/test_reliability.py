@@ -240,6 +240,11 @@ def test_reproduce_only_without_numbers_is_an_error():
     assert out.returncode == 2 and "--only needs notebook numbers" in out.stderr
 
 
+def test_reproduce_gpus_needs_a_number():
+    out = subprocess.run(["bash", "reproduce.sh", "--gpus", "all"], cwd=ROOT, capture_output=True, text=True)
+    assert out.returncode == 2 and "--gpus needs a number of GPUs, got 'all'" in out.stderr
+
+
 def test_a_gpu_that_a_cuda_build_cannot_use_is_reported(monkeypatch):
     import torch
 

@@ -1,0 +1,139 @@
+"""Fan-out of the loops over the processes of a torchrun job (madutils.distributed), on CPUs with gloo."""
+
+import os
+import re
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from madutils.distributed import Rank, build, fan_out, plan, shard
+from madutils.store import Store
+
+ROOT = Path(__file__).resolve().parents[1]
+EXPERIMENTS = ("gmm", "flow")  # loops that need no dataset: two families, 2 seeds each at smoke (6 loops in all)
+
+
+def test_rank_from_torchrun_variables(monkeypatch):
+    monkeypatch.setenv("WORLD_SIZE", "4")
+    monkeypatch.setenv("RANK", "2")
+    monkeypatch.setenv("LOCAL_RANK", "0")
+    rank = Rank.from_env()
+    assert rank == Rank(2, 4, 0)
+    assert shard(list(range(10)), rank) == [2, 6]
+    monkeypatch.setenv("RANK", "4")
+    with pytest.raises(ValueError, match="RANK = 4"):
+        Rank.from_env()
+    for var in ("WORLD_SIZE", "RANK", "LOCAL_RANK"):
+        monkeypatch.delenv(var)
+    assert Rank.from_env() == Rank(0, 1, 0)
+
+
+def test_the_plan_follows_the_notebooks():
+    todo = plan(["02", "03"])
+    assert todo["ddpm"] == ("fully synthetic", "augmentation", "fully synthetic λ=1")
+    assert set(todo) == {"ddpm", "stylegan"}
+    assert plan(["01"]) == {}  # the Gaussian notebooks compute their Monte Carlo themselves
+    assert plan([], ["flow"]) == {"flow": ("",)}
+    with pytest.raises(ValueError, match="no notebook '09'"):
+        plan(["09"])
+    with pytest.raises(ValueError, match="unknown experiment 'vae'"):
+        plan([], ["vae"])
+
+
+def _tables(root: Path) -> dict[str, pd.DataFrame]:
+    store = Store(root / "runs" / "smoke")
+    out = {}
+    for name in EXPERIMENTS:
+        exp = build(name, "smoke", 0, "cpu")
+        run = exp.run(store, workers=1, progress=False)
+        assert all(r.run.completed() == r.cfg.generations for r in run.values())
+        out[name] = run.table().sort_values(list(run.table().columns[:-1])).reset_index(drop=True)
+    return out
+
+
+def _env(root: Path) -> dict[str, str]:
+    env = dict(os.environ, MAD_ROOT=str(root), MAD_THREADS="1", PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
+    for var in ("WORLD_SIZE", "RANK", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
+        env.pop(var, None)
+    return env
+
+
+def _project(tmp_path: Path, name: str) -> Path:
+    root = tmp_path / name
+    (root / "madutils").mkdir(parents=True)
+    (root / "reproduce.sh").write_text("")
+    return root
+
+
+def _command(*torchrun_args: str) -> list[str]:
+    module = ["-m", "madutils.distributed", "--scale", "smoke", "--device", "cpu", "--experiments", *EXPERIMENTS]
+    return [sys.executable, "-m", "torch.distributed.run", *torchrun_args, *module]
+
+
+def _ranks_done(output: str) -> dict[int, int]:
+    return {int(r): int(n) for r, n in re.findall(r"rank (\d+) of \d+: (\d+) loops", output)}
+
+
+@pytest.fixture(scope="module")
+def serial(tmp_path_factory):
+    """The loops computed one after another in this process, in a store of their own (once for the module)."""
+    root = _project(tmp_path_factory.mktemp("distributed"), "serial")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MAD_ROOT", str(root))
+        mp.setenv("MAD_THREADS", "1")
+        done = fan_out("smoke", experiments=EXPERIMENTS, device="cpu", rank=Rank(), progress=False)
+        assert len(done) == 6
+        return _tables(root)
+
+
+@pytest.mark.parametrize("world", [2, 4])
+def test_fanned_out_loops_give_the_stored_results_of_a_serial_run(tmp_path, serial, monkeypatch, world):
+    root = _project(tmp_path, f"world{world}")
+    proc = subprocess.run(
+        _command("--standalone", f"--nproc_per_node={world}"),
+        env=_env(root),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    done = _ranks_done(proc.stdout + proc.stderr)
+    assert sorted(done) == list(range(world)) and sum(done.values()) == 6  # each loop once, every rank a share
+    monkeypatch.setenv("MAD_ROOT", str(root))
+    monkeypatch.setenv("MAD_THREADS", "1")
+    for name, table in _tables(root).items():
+        pd.testing.assert_frame_equal(table, serial[name], obj=name)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_two_nodes_rendezvous_on_localhost_and_share_the_store(tmp_path, serial, monkeypatch):
+    root = _project(tmp_path, "nodes")
+    port = _free_port()
+    common = ["--nnodes=2", "--nproc_per_node=1", "--rdzv_backend=c10d", f"--rdzv_endpoint=127.0.0.1:{port}"]
+    nodes = [
+        subprocess.Popen(
+            _command(*common, f"--node_rank={i}", "--rdzv_id=mad-test"),
+            env=_env(root),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for i in range(2)
+    ]
+    outputs = [p.communicate(timeout=600)[0] for p in nodes]
+    assert [p.returncode for p in nodes] == [0, 0], "\n".join(o[-3000:] for o in outputs)
+    done = _ranks_done("".join(outputs))
+    assert sorted(done) == [0, 1] and sum(done.values()) == 6
+    monkeypatch.setenv("MAD_ROOT", str(root))
+    monkeypatch.setenv("MAD_THREADS", "1")
+    for name, table in _tables(root).items():
+        pd.testing.assert_frame_equal(table, serial[name], obj=name)
