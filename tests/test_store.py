@@ -80,6 +80,24 @@ def test_truncated_file_and_gaps_are_reported(tmp_path):
         run.completed()
 
 
+def test_large_arrays_are_memory_mapped_after_their_checksum(tmp_path, monkeypatch):
+    from madutils import store as store_module
+
+    monkeypatch.setattr(store_module, "MMAP_BYTES", 1000)
+    store = Store(tmp_path)
+    big = np.arange(2000.0).reshape(40, 50)
+    out = store.cached_arrays("mc", {"n": 1}, lambda: {"big": big, "small": np.arange(3)})
+    assert isinstance(out["big"], np.memmap) and not out["big"].flags.writeable
+    assert not isinstance(out["small"], np.memmap)
+    np.testing.assert_array_equal(out["big"], big)
+    path = next((tmp_path / "mc" / "cache").glob("*/big.npy"))
+    raw = bytearray(path.read_bytes())
+    raw[-8:] = np.float64(-1.0).tobytes()  # a same-size corruption
+    path.write_bytes(bytes(raw))
+    with pytest.raises(StoreError, match=r"big\.npy does not match the checksum.*Delete"):
+        store.cached_arrays("mc", {"n": 1}, lambda: {"big": big})
+
+
 def test_cached_arrays_are_computed_once(tmp_path):
     store = Store(tmp_path)
     calls = []

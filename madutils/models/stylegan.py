@@ -252,7 +252,8 @@ def _images(data) -> np.ndarray:
     if x.shape[-1] != x.shape[-2]:
         raise ValueError(f"StyleGAN needs square images, got {x.shape[-2]}×{x.shape[-1]}")
     check_resolution(x.shape[-1])
-    return x
+    # a stored generation may come memory-mapped read-only (madutils.store): training reads it at random, so in memory
+    return x if x.flags.writeable else np.array(x)
 
 
 def _generator(config: dict) -> Generator:
