@@ -28,12 +28,13 @@ class PrerequisiteError(RuntimeError):
 @dataclass
 class Report:
     """The outcome of :func:`check`: ``missing`` maps a part of the notebook (``"stylegan"``) to why it cannot
-    run; ``disk_gb`` is the estimated size of the notebook's stored results."""
+    run; ``disk_gb`` is the estimated size of the notebook's stored results, ``memory_gb`` its peak host memory."""
 
     notebook: str
     scale: str
     missing: dict[str, str] = field(default_factory=dict)
     disk_gb: float = 0.0
+    memory_gb: float = 0.0
 
     def can_run(self, part: str) -> bool:
         return part not in self.missing
@@ -93,6 +94,53 @@ def estimated_disk_gb(notebook: str, scale: str) -> float:
     return total / GB
 
 
+BASE_MEMORY_GB = 2.0  # Python, PyTorch, the notebook kernel and the feature networks
+
+
+def estimated_memory_gb(notebook: str, scale: str) -> float:
+    """The peak host memory (decimal GB) of notebook ``notebook`` at ``scale``, from its sizes: its largest loop
+    at a time, plus :data:`BASE_MEMORY_GB`.
+
+    * Gaussian Monte Carlo (01, 04): one loop's four trials × generations float64 arrays while it is simulated,
+      and about six such arrays of temporaries while the claims read one loop (stored results are memory-mapped,
+      so the other loops are not held).
+    * StyleGAN2 augmentation loop with its growing pool: at generation g the real set, the g − 1 earlier outputs
+      and the training set concatenated from them, 2g · n images (the training set is dropped before sampling).
+    * DDPM and WGAN-GP: the training set as uint8 and float32 and one generation's output (small).
+    The test ``tests/test_prerequisites.py`` measures the Gaussian case at reduced sizes."""
+    from .scales import DDPMSizes, FreshGaussianSizes, GaussianMartingaleSizes, StyleGANSizes, WGANSizes, sizes
+
+    uses = registry.notebook(notebook).experiments
+    peaks = [0.0]
+    if "gaussian_martingale" in uses:
+        sz = sizes(GaussianMartingaleSizes, scale)
+        peaks.append(6 * sz.trials * sz.generations * 8)
+    if "fresh_gaussian" in uses:
+        st = sizes(FreshGaussianSizes, scale).start
+        peaks.append(6 * st.trials * st.generations * 8)
+    if "stylegan" in uses:
+        sg = sizes(StyleGANSizes, scale)
+        pixels = (3 if sg.data == "ffhq" else 1) * sg.resolution**2
+        g = max(gens for label, gens in sg.generations.items() if label.startswith("augmentation"))
+        peaks.append((2 + 2 * (g - 1)) * sg.n * pixels)
+    if "ddpm" in uses:
+        d = sizes(DDPMSizes, scale)
+        peaks.append(max(d.n * 2, d.fresh_n * 2 + max(d.fresh_inis)) * 28 * 28 * 6)
+    if "wgan" in uses:
+        w = sizes(WGANSizes, scale)
+        peaks.append(w.n * 28 * 28 * 6)
+    return BASE_MEMORY_GB + max(peaks) / GB
+
+
+def _host_memory_gb() -> float | None:
+    import os
+
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / GB
+    except (ValueError, OSError, AttributeError):  # pragma: no cover - not on Linux
+        return None
+
+
 def _stylegan_generator_bytes(s) -> float:
     """float32 bytes of StyleGAN2's generator: about 4 · Σ (3 × 3 × c_in × c_out) over the two convolutions of each
     resolution, plus the mapping network (an estimate from the channel widths; the synthesis dominates)."""
@@ -145,6 +193,13 @@ def check(notebook: str, scale: str, device: str = "auto", runs: Path | None = N
             )
         if why:
             report.missing["stylegan"] = "; ".join(why) + (f" ({FFHQ_HELP})" if "FFHQ" in why[0] else "")
+    report.memory_gb = estimated_memory_gb(notebook, scale)
+    total = _host_memory_gb()
+    if total is not None and total < report.memory_gb:
+        blocking.append(
+            f"host memory: notebook {notebook} needs about {report.memory_gb:.0f} GB at its peak at the paper scale "
+            f"(estimated from its sizes; README, 'Running at the paper scale'), and this machine has {total:.0f} GB"
+        )
     report.disk_gb = estimated_disk_gb(notebook, scale)
     folder = Path(runs) if runs is not None else runs_dir(scale)
     probe = folder

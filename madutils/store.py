@@ -83,9 +83,13 @@ class _AtomicFolder:
         self.files[name] = {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
 
     def add_array(self, name: str, array: np.ndarray) -> None:
-        buf = io.BytesIO()
-        np.save(buf, np.require(array, requirements="C"), allow_pickle=False)  # keeps 0-d arrays 0-d
-        self.add_bytes(name + ".npy", buf.getvalue())
+        """Written straight to its file and hashed from there: no copy of a large array in memory."""
+        path = self.tmp / (name + ".npy")
+        with open(path, "wb") as f:
+            np.save(f, np.require(array, requirements="C"), allow_pickle=False)  # keeps 0-d arrays 0-d
+            f.flush()
+            os.fsync(f.fileno())
+        self.files[name + ".npy"] = {"bytes": path.stat().st_size, "sha256": _file_sha256(path)}
 
     def __exit__(self, exc_type, exc, tb) -> None:
         if exc_type is not None:
@@ -141,6 +145,14 @@ def _read_checked(path: Path, meta: dict) -> bytes:
 MMAP_BYTES = 64 * 2**20  # larger arrays are memory-mapped (read-only) instead of read into memory
 
 
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 24):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
 def _load_array(path: Path, meta: dict) -> np.ndarray:
     """A stored array, checked against its checksum. An array of at least :data:`MMAP_BYTES` is checked by
     streaming the file and then memory-mapped read-only: its pages are read when used and can be dropped again, so
@@ -148,12 +160,7 @@ def _load_array(path: Path, meta: dict) -> np.ndarray:
     them all in memory."""
     if meta["bytes"] < MMAP_BYTES:
         return np.load(io.BytesIO(_read_checked(path, meta)), allow_pickle=False)
-    digest, size = hashlib.sha256(), 0
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 24):
-            digest.update(chunk)
-            size += len(chunk)
-    if size != meta["bytes"] or digest.hexdigest() != meta["sha256"]:
+    if path.stat().st_size != meta["bytes"] or _file_sha256(path) != meta["sha256"]:
         raise _corrupted(path)
     return np.load(path, mmap_mode="r", allow_pickle=False)
 

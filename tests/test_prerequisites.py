@@ -1,7 +1,11 @@
 """At the paper scale a notebook checks what it needs before any work: a GPU for the deep models, free disk for its
 stored results, and FFHQ and the Inception weights for its StyleGAN2 part, whose absence leaves the rest to run."""
 
+import os
+import subprocess
+import sys
 from collections import namedtuple
+from pathlib import Path
 
 import pytest
 import torch
@@ -17,6 +21,7 @@ def machine(monkeypatch, tmp_path):
     """A machine with a GPU, 10 TB free, no FFHQ and no Inception weights (an empty data folder)."""
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(prerequisites.shutil, "disk_usage", lambda p: Usage(10**13, 0, 10**13))
+    monkeypatch.setattr(prerequisites, "_host_memory_gb", lambda: 1000.0)
     monkeypatch.setenv("MAD_DATA", str(tmp_path / "data"))
     monkeypatch.setenv("MAD_ROOT", str(tmp_path))
     monkeypatch.delenv("MAD_FFHQ", raising=False)
@@ -64,3 +69,52 @@ def test_disk_estimate_follows_the_sizes():
     paper = {nb: prerequisites.estimated_disk_gb(nb, "paper") for nb in small}
     assert all(paper[nb] > 10 * small[nb] for nb in small)
     assert 100 < paper["06"] < 200  # two seeds of 19 StyleGAN2 generations of 70,000 FFHQ images at 128 × 128
+
+
+def test_too_little_memory_stops_with_the_estimate(machine, monkeypatch):
+    need = prerequisites.estimated_memory_gb("06", "paper")
+    # the StyleGAN2 augmentation loop at generation 5: real set, 4 outputs and their concatenation, 10 · 70,000 images
+    assert need == pytest.approx(prerequisites.BASE_MEMORY_GB + 10 * 70000 * 3 * 128 * 128 / 1e9)
+    monkeypatch.setattr(prerequisites, "_host_memory_gb", lambda: 32.0)
+    with pytest.raises(PrerequisiteError, match="host memory: notebook 06 needs about 36 GB .* has 32 GB"):
+        prerequisites.check("06", "paper")
+    assert prerequisites.check("05", "paper").memory_gb < 4  # WGAN-GP, GMM, flow: small
+
+
+MEASURE = """
+import sys
+from madutils import store
+store.MMAP_BYTES = 2**20
+from madutils.claims import c1_gaussian_martingale
+from madutils.experiments import GaussianMonteCarlo, gaussian_martingale
+from madutils.scales import GaussianMartingaleSizes, sizes
+
+def anon():
+    return next(int(l.split()[1]) * 1024 for l in open("/proc/self/status") if l.startswith("RssAnon:"))
+
+sz = sizes(GaussianMartingaleSizes, "smoke", trials=1000, generations=1000, lams=[1.0, 0.9],
+           n_ss=[10, 100, 1000, 10000])
+exp, mu0, var0 = gaussian_martingale(sz)
+results = exp.run(store.Store(sys.argv[1]))
+base = anon()
+results = exp.run(store.Store(sys.argv[1]))  # read back from the store, as a notebook does
+GaussianMonteCarlo.table(results, ("lam", "n_s"))
+c1_gaussian_martingale(results, trace0=float(var0.sum()), n_ini={k: k[1] for k in results})
+print(anon() - base)
+"""
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads RssAnon from /proc")
+def test_notebook_01_holds_one_loop_at_a_time(tmp_path):
+    # 8 loops of four 1,000 × 1,000 float64 arrays (256 MB) are read and judged; what stays in memory is bounded by
+    # the estimate for one loop (6 arrays, 48 MB), since stored arrays above MMAP_BYTES are memory-mapped
+    out = subprocess.run(
+        [sys.executable, "-c", MEASURE, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1])),
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    held = int(out.stdout.split()[-1])
+    assert held < 6 * 1000 * 1000 * 8, f"{held / 1e6:.0f} MB held after reading 256 MB of stored results"
