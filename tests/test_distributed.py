@@ -90,7 +90,7 @@ def serial(tmp_path_factory):
         return _tables(root)
 
 
-@pytest.mark.parametrize("world", [2, 4])
+@pytest.mark.parametrize("world", [2, pytest.param(4, marks=pytest.mark.slow)])
 def test_fanned_out_loops_give_the_stored_results_of_a_serial_run(tmp_path, serial, monkeypatch, world):
     root = _project(tmp_path, f"world{world}")
     proc = subprocess.run(
@@ -115,6 +115,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.slow
 def test_two_nodes_rendezvous_on_localhost_and_share_the_store(tmp_path, serial, monkeypatch):
     root = _project(tmp_path, "nodes")
     port = _free_port()
