@@ -355,23 +355,21 @@ def _compute_loop(family, cfg, source, run, store, folder, config, evaluate, sto
             model_of(part.generation), part.count, cfg.lam, derive_seed(cfg.seed, t, "sample-from", part.generation)
         )
 
+    finished: list = []  # checkpoints of trainings whose generation is not stored yet
+    shared_first = {k: v for k, v in config.items() if k in ("family", "source", "compute")}
+    shared_first |= {"n_ini": cfg.n_ini, "seed": cfg.seed}
+
     def fit(data: Data, seed: int, checkpoint_folder: str, checkpoint_name: str) -> Any:
         # a family whose fit takes a checkpoint (StyleGAN2) saves its training state there as it goes
         if store is None or "checkpoint" not in inspect.signature(family.fit).parameters:
             return family.fit(data, seed)
         checkpoint = store.checkpoint(checkpoint_folder, checkpoint_name)
         model = family.fit(data, seed, checkpoint=checkpoint)
-        finished.append(checkpoint)  # cleared once the generation is stored
+        finished.append(checkpoint)
         return model
 
-    finished: list = []
-
     def fit_first() -> Any:
-        name = config_key(shared_first)
-        return fit(real_first(), derive_seed(cfg.seed, 1, "fit"), "shared-first-generation", name)
-
-    shared_first = {k: v for k, v in config.items() if k in ("family", "source", "compute")}
-    shared_first |= {"n_ini": cfg.n_ini, "seed": cfg.seed}
+        return fit(real_first(), derive_seed(cfg.seed, 1, "fit"), "shared-first-generation", config_key(shared_first))
 
     from tqdm.auto import tqdm
 
