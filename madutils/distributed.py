@@ -27,11 +27,12 @@ from .scales import check_scale
 NOTEBOOK_LOOPS: dict[str, tuple[tuple[str, tuple[str, ...]], ...]] = {
     "02": (("ddpm", ("fully synthetic",)), ("stylegan", ("fully synthetic",))),
     "03": (("ddpm", ("augmentation", "fully synthetic λ=1")), ("stylegan", ("augmentation", "fully synthetic λ=1"))),
-    "04": (("ddpm", ("fresh",)),),
+    "04": (("ddpm_fresh", ("",)),),
     "05": (("gmm", ("",)), ("wgan", ("",)), ("flow", ("",))),
     "06": (("stylegan", ("",)),),
 }
-EXPERIMENTS = ("ddpm", "stylegan", "wgan", "gmm", "flow")
+EXPERIMENTS = ("ddpm", "ddpm_fresh", "stylegan", "wgan", "gmm", "flow")
+DDP_EXPERIMENTS = ("stylegan",)  # the experiments whose loops can train with DistributedDataParallel
 
 
 @dataclass(frozen=True)
@@ -90,6 +91,8 @@ def build(name: str, scale: str, seed: int, device: str):
 
     if name == "ddpm":
         return experiments.ddpm(sizes(DDPMSizes, scale), seed, device)
+    if name == "ddpm_fresh":
+        return experiments.ddpm_fresh(sizes(DDPMSizes, scale), seed, device)
     if name == "stylegan":
         return experiments.stylegan(sizes(StyleGANSizes, scale), seed, device)
     if name == "wgan":

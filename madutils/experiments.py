@@ -155,25 +155,42 @@ def ddpm_loops(sz: DDPMSizes, seed: int = 0) -> dict[str, LoopConfig]:
         f"augmentation {_lam(lam)}": LoopConfig(sz.aug_generations, n, n, real="fixed", n_r=n, lam=lam, seed=seed)
         for lam in sz.lams_aug
     }
-    loops |= {
+    return with_seeds(loops, seed, sz.seeds)
+
+
+def ddpm_fresh_loops(sz: DDPMSizes, seed: int = 0) -> dict[str, LoopConfig]:
+    """The loops of :func:`ddpm_fresh`, every one with its seeds: n_r = n_s = ``fresh_n``, each generation's
+    metrics on ``fresh_eval`` samples (the first n_s of them train the next generation)."""
+    loops = {
         f"fresh n_ini={n_ini}": LoopConfig(
-            sz.fresh_generations, n_ini, sz.fresh_n, real="fresh", n_r=sz.fresh_n, seed=seed
+            sz.fresh_generations, n_ini, sz.fresh_n, real="fresh", n_r=sz.fresh_n, n_eval=sz.fresh_eval, seed=seed
         )
         for n_ini in sz.fresh_inis
     }
     return with_seeds(loops, seed, sz.seeds)
 
 
-def ddpm(sz: DDPMSizes, seed: int = 0, device: str = "auto") -> Experiment:
-    """The conditional DDPM on MNIST (§3.2–5; notebooks 02, 03, 04): the fully synthetic loops of every λ, the
-    synthetic augmentation loops (a fixed real set of n images) and the fresh data loops (n_r = n_s) from every
-    n_ini (:func:`ddpm_loops`). All start from the same trained generation 1 where their n_ini and seed agree."""
+def _ddpm_experiment(sz: DDPMSizes, family, loops: dict[str, LoopConfig], device: str) -> Experiment:
     from .data import MnistSource
     from .metrics import mnist_metrics
 
     hook = mnist_metrics(keep_features=sz.tsne_points, keep_images=100, device=device)
-    family = replace(sz.family, device=device)
-    return Experiment("ddpm-mnist", family, MnistSource(), hook, ddpm_loops(sz, seed), data="MNIST")
+    return Experiment("ddpm-mnist", replace(family, device=device), MnistSource(), hook, loops, data="MNIST")
+
+
+def ddpm(sz: DDPMSizes, seed: int = 0, device: str = "auto") -> Experiment:
+    """The conditional DDPM on MNIST (§3.2–4; notebooks 02 and 03): the fully synthetic loops of every λ and the
+    synthetic augmentation loops (a fixed real set of n images) (:func:`ddpm_loops`). All start from the same
+    trained generation 1 where their seed agrees."""
+    return _ddpm_experiment(sz, sz.family, ddpm_loops(sz, seed), device)
+
+
+def ddpm_fresh(sz: DDPMSizes, seed: int = 0, device: str = "auto") -> Experiment:
+    """The fresh data loops of the conditional DDPM on MNIST (§5, Fig. 10 right; notebook 04) from every n_ini
+    (:func:`ddpm_fresh_loops`). Their training effort follows the size of the training set (the family's
+    ``effort_images`` is ``n``): a generation 1 on n_ini < n images trains half the steps for a tenth of the
+    images, so a small n_ini neither memorises its images nor stays untrained."""
+    return _ddpm_experiment(sz, replace(sz.family, effort_images=sz.n), ddpm_fresh_loops(sz, seed), device)
 
 
 def stylegan(sz: StyleGANSizes, seed: int = 0, device: str = "auto") -> Experiment:

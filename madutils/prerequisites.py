@@ -44,8 +44,8 @@ class Report:
 
 
 def _loop_bytes(cfg, sample_bytes: int) -> float:
-    """The synthetic data a loop stores: every generation's output (its n_s samples, n_ini at generation 1)."""
-    return float(cfg.n_ini + (cfg.generations - 1) * max(cfg.n_s, 1)) * sample_bytes
+    """The synthetic data a loop stores: every generation's output (its n_out = max(n_s, n_eval) samples)."""
+    return float(cfg.generations * max(cfg.n_out, 1)) * sample_bytes
 
 
 def estimated_disk_gb(notebook: str, scale: str) -> float:
@@ -53,7 +53,7 @@ def estimated_disk_gb(notebook: str, scale: str) -> float:
     Monte Carlo arrays of the Gaussian experiments (four float64 arrays of trials × generations per loop), every
     generation's synthetic data of the image loops (uint8 images, one byte per pixel and channel) and, for StyleGAN2,
     one float32 copy of the generator per generation. Shared loops count in every notebook that reads them."""
-    from .experiments import ddpm_loops
+    from .experiments import ddpm_fresh_loops, ddpm_loops
     from .scales import (
         DDPMSizes,
         FlowSizes,
@@ -75,7 +75,8 @@ def estimated_disk_gb(notebook: str, scale: str) -> float:
         total += len(st.lams) * len(st.n_inis) * 4 * st.trials * st.generations * 8
     if "ddpm" in uses:
         d = sizes(DDPMSizes, scale)
-        total += sum(_loop_bytes(c, 28 * 28 + 8) for c in ddpm_loops(d).values())
+        loops = ddpm_loops(d) | ddpm_fresh_loops(d)
+        total += sum(_loop_bytes(c, 28 * 28 + 8) for c in loops.values())
     if "stylegan" in uses:
         s = sizes(StyleGANSizes, scale)
         pixels = (3 if s.data == "ffhq" else 1) * s.resolution**2

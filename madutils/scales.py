@@ -135,6 +135,7 @@ class DDPMSizes:
     tsne_generations: tuple[int, ...]
     grid_generations: tuple[int, ...]
     seeds: int = 1
+    fresh_eval: int = 1000  # samples each generation of a fresh data loop is measured on (at least fresh_n)
 
 
 # -- StyleGAN2 with truncation λ (§3.2–4.1, C12; notebooks 02, 03, 06) -------------------------------------------
@@ -237,6 +238,7 @@ _SIZES: dict[type, dict[str, object]] = {
             fresh_n=100,
             fresh_inis=(50, 200),
             fresh_generations=3,
+            fresh_eval=100,
             tsne_points=60,
             tsne_generations=(1, 3),
             grid_generations=(1, 2, 3),
@@ -251,7 +253,7 @@ _SIZES: dict[type, dict[str, object]] = {
             aug_generations=4,
             fresh_n=500,
             fresh_inis=(100, 1000),
-            fresh_generations=5,
+            fresh_generations=6,
             tsne_points=300,
             tsne_generations=(1, 3, 5),
             grid_generations=(1, 2, 3, 4, 5),
@@ -301,8 +303,8 @@ _SIZES: dict[type, dict[str, object]] = {
                 r1_gamma=1.0,
                 ema=0.99,
             ),
-            n=10000,
-            generations={"fully synthetic λ=1": 4, "fully synthetic λ=0.7": 4, "augmentation λ=1": 4},
+            n=2000,
+            generations={"fully synthetic λ=1": 3, "fully synthetic λ=0.7": 3, "augmentation λ=1": 3},
             keep_images=100,
             grid=20,
             seeds=2,

@@ -309,6 +309,19 @@ def test_typed_parameters_merge_over_the_sizes_and_change_the_run_key():
     assert keys[0] != keys[1] and b.loops["seed 0"].generations == 5
 
 
+def test_the_fresh_ddpm_loops_scale_their_effort_and_measure_enough_samples():
+    from madutils import experiments
+    from madutils.scales import DDPMSizes
+
+    sz = sizes(DDPMSizes, "small")
+    fresh, loops = experiments.ddpm_fresh(sz, 0, "cpu"), experiments.ddpm(sz, 0, "cpu")
+    assert fresh.family.effort_images == sz.n and loops.family.effort_images is None
+    assert fresh.family.steps_for(min(sz.fresh_inis)) < sz.family.steps == fresh.family.steps_for(sz.n)
+    assert all(c.real == "fresh" and c.n_out >= 1000 for c in fresh.loops.values())
+    assert not any(c.real == "fresh" for c in loops.loops.values())
+    assert len(fresh.loops) == len(sz.fresh_inis) * sz.seeds
+
+
 def test_changed_parameters_are_recorded_for_the_gallery(project, monkeypatch):
     from madutils.notebook import setup_notebook
 

@@ -147,6 +147,20 @@ def test_device_is_not_part_of_the_run_key():
     assert DDPMFamily(**TINY_DDPM).key() != DDPMFamily(**TINY_DDPM | {"conditioning": "add"}).key()
 
 
+def test_effort_halves_for_a_tenth_of_the_data_below_effort_images():
+    fam = DDPMFamily(**TINY_DDPM | {"steps": 2000, "effort_images": 1000})
+    assert [fam.steps_for(n) for n in (10, 100, 200, 1000, 5000)] == [500, 1000, 1233, 2000, 2000]
+    assert DDPMFamily(**TINY_DDPM | {"steps": 2000}).steps_for(100) == 2000  # no rule: the same steps for any n
+    # without the rule the key is what it was before the field existed (stored runs keep their keys)
+    assert "effort_images" not in DDPMFamily(**TINY_DDPM).key()
+    assert fam.key() != DDPMFamily(**TINY_DDPM | {"steps": 2000}).key()
+    with pytest.raises(ValueError, match="effort_images"):
+        DDPMFamily(**TINY_DDPM | {"effort_images": 0})
+    # the loss history (a mean per 100 steps) shows the steps trained
+    small = DDPMFamily(**TINY_DDPM | {"steps": 400, "effort_images": 240})
+    assert len(small.fit(_toy_mnist(60), seed=0).losses) == 3  # ⌈400 · 2^log10(60/240)⌉ = 264 steps
+
+
 def test_a_diverging_ddpm_stops_with_a_clear_error_and_keeps_stored_generations(tmp_path, monkeypatch):
     class Source:
         name = "toy"

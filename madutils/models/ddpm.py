@@ -174,12 +174,17 @@ class DDPMFamily:
     """The conditional DDPM as a model family for :func:`madutils.loops.run_loop`.
 
     ``steps`` optimiser steps of batch ``batch_size`` (AdamW, learning rate ``lr`` with a short warm-up and cosine
-    decay, EMA ``ema``) train a fresh network every generation; ``sample_steps`` ≤ T ancestral steps are used when
-    sampling (T: the full DDPM chain; fewer: evenly spaced timesteps with the DDPM posterior between them, as in
-    the respacing of Nichol & Dhariwal 2021). ``conditioning`` is how the time and label embeddings enter the
-    U-Net ("scale-shift", the default, or "add"; see :class:`ResBlock`). ``compile`` and ``progress`` do not change
-    results and are left out of the family's key; the device kind and the CPU thread count, which change them by
-    round-off, enter the run key through :func:`madutils.loops.compute_key`.
+    decay, EMA ``ema``) train a fresh network every generation. With ``effort_images``, ``steps`` are the effort
+    for that many images and a smaller training set gets half the steps for a tenth of the images,
+    ``steps · 2^log10(n / effort_images)`` (rounded up; :meth:`steps_for`), so that it neither memorises its
+    images, as the full effort would, nor stays undertrained, as effort in proportion to n (or to √n) leaves it
+    (docs/notes.md); larger sets get ``steps``.
+    ``sample_steps`` ≤ T ancestral steps are used when sampling (T: the full DDPM chain; fewer: evenly spaced
+    timesteps with the DDPM posterior between them, as in the respacing of Nichol & Dhariwal 2021).
+    ``conditioning`` is how the time and label embeddings enter the U-Net ("scale-shift", the default, or "add";
+    see :class:`ResBlock`). ``compile`` and ``progress`` do not change results and are left out of the family's
+    key; the device kind and the CPU thread count, which change them by round-off, enter the run key through
+    :func:`madutils.loops.compute_key`.
     """
 
     thread_dependent: ClassVar[bool] = True  # results change with the CPU thread count: part of the run key
@@ -195,6 +200,7 @@ class DDPMFamily:
     p_uncond: float = 0.1
     sample_steps: int | None = None
     sample_batch: int = 500
+    effort_images: int | None = None
     name: str = "ddpm"
     device: str = "auto"
     compile: bool = False
@@ -213,12 +219,22 @@ class DDPMFamily:
             raise ValueError(f"sample_steps = {self.sample_steps} must lie in [1, T = {self.T}]")
         if not (0 < self.lr < 1):
             raise ValueError(f"lr = {self.lr} is not a usable learning rate")
+        if self.effort_images is not None:
+            check_int(self.effort_images, "effort_images", 1)
 
     def key(self) -> dict:
         d = asdict(self)
         for k in ("device", "compile", "progress", "sample_batch"):
             d.pop(k)
+        if d["effort_images"] is None:  # the families stored before the field existed keep their keys
+            d.pop("effort_images")
         return canonical(d)
+
+    def steps_for(self, n: int) -> int:
+        """The optimiser steps for a training set of ``n`` images (see ``effort_images``)."""
+        if self.effort_images is None or n >= self.effort_images:
+            return self.steps
+        return max(1, math.ceil(self.steps * 2.0 ** math.log10(n / self.effort_images)))
 
     # -- training --------------------------------------------------------------------------------------------
 
@@ -245,14 +261,15 @@ class DDPMFamily:
         ema.requires_grad_(False)
         train_net = torch.compile(net) if (self.compile and not cpu) else net
         opt = torch.optim.AdamW(net.parameters(), lr=self.lr, weight_decay=0.0)
-        warm = max(1, self.steps // 20)
+        steps = self.steps_for(len(x0))
+        warm = max(1, steps // 20)
         sched = torch.optim.lr_scheduler.LambdaLR(
-            opt, lambda s: min(1.0, (s + 1) / warm) * 0.5 * (1 + math.cos(math.pi * min(1.0, s / self.steps)))
+            opt, lambda s: min(1.0, (s + 1) / warm) * 0.5 * (1 + math.cos(math.pi * min(1.0, s / steps)))
         )
         abar = torch.cumprod(1 - beta_schedule(self.T), 0).float().to(device)
         losses = []
-        bar = _progress(self.steps, f"training DDPM (width {self.width}, {len(x0)} images)", self.progress)
-        for step in range(self.steps):
+        bar = _progress(steps, f"training DDPM (width {self.width}, {len(x0)} images)", self.progress)
+        for step in range(steps):
             # random numbers come from a generator on the training device (no host-side draws and copies per step)
             idx = torch.randint(0, len(x0), (self.batch_size,), generator=gen, device=device)
             xb, yb = x0[idx], y[idx]
@@ -267,7 +284,7 @@ class DDPMFamily:
             loss = F.mse_loss(pred.float(), noise)
             losses.append(loss.detach())
             # reading the loss synchronises a GPU: only every 50 steps and at the last (a NaN stays NaN until then)
-            if step % 50 == 0 or step == self.steps - 1:
+            if step % 50 == 0 or step == steps - 1:
                 recent = torch.stack(losses[-50:]).float()
                 if not bool(torch.isfinite(recent).all()):
                     bar.close()
