@@ -128,10 +128,16 @@ def fan_out(
     device: str = "auto",
     rank: Rank | None = None,
     progress: bool = True,
+    ddp: Sequence[str] = (),
 ) -> list[tuple[str, str]]:
     """Compute this process's share of the loops of ``notebooks`` (or of ``experiments``) at ``scale`` into the
     store; returns the (experiment folder, loop label) pairs it ran. Call it in every process of a ``torchrun``
-    job (:func:`main` does); in a single process it computes every loop, one after another."""
+    job (:func:`main` does); in a single process it computes every loop, one after another.
+
+    The loops of the experiments named in ``ddp`` (those of :data:`DDP_EXPERIMENTS`: StyleGAN2, whose 128 × 128
+    training one GPU may not carry) are not shared out: all processes compute each of them together, training
+    with DistributedDataParallel on a share of every batch and sampling a share of the images (the family's
+    ``ddp``), after the shared-out loops. They store what a single process stores, to round-off."""
     from . import prerequisites
     from .paths import runs_dir
     from .store import Store
@@ -139,6 +145,9 @@ def fan_out(
     check_scale(scale)
     rank = rank or Rank.from_env()
     todo = plan(notebooks, experiments)
+    for name in ddp:
+        if name not in DDP_EXPERIMENTS:
+            raise ValueError(f"ddp: {name!r} has no DistributedDataParallel training; it exists for {DDP_EXPERIMENTS}")
     skip = set()
     if scale == "paper":
         for nb in notebooks:
@@ -155,19 +164,21 @@ def fan_out(
         built = {name: build(name, scale, seed, dev) for name in todo if name not in skip}
         if group and rank.rank == 0:
             _barrier(dev)
-        jobs = []
+        jobs, together = [], []
         for name, exp in built.items():
             chosen = [label for label in exp.loops if any(label.startswith(p) for p in todo[name])]
-            jobs += [(name, label) for label in chosen]
+            (together if name in ddp else jobs).extend((name, label) for label in chosen)
         store = Store(runs_dir(scale))
         mine = shard(jobs, rank)
-        for name, label in mine:
+        for name, label in mine + together:
             exp = built[name]
+            if name in ddp:
+                exp = replace(exp, family=replace(exp.family, ddp=True))  # ddp is not part of the run key
             one = replace(exp, loops={label: exp.loops[label]})  # keeps the experiment's width: the same run keys
             one.run(store, workers=1, progress=progress, desc=f"rank {rank.rank}: {exp.folder} {label}")
         if group:
             _barrier(dev)
-        return [(built[name].folder, label) for name, label in mine]
+        return [(built[name].folder, label) for name, label in mine + together]
     finally:
         if group:
             import torch.distributed as dist
@@ -209,10 +220,19 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--experiments", nargs="+", default=None, choices=EXPERIMENTS)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="auto")
+    parser.add_argument(
+        "--ddp",
+        nargs="+",
+        default=(),
+        choices=DDP_EXPERIMENTS,
+        help="experiments whose loops all processes train together with DistributedDataParallel",
+    )
     args = parser.parse_args(argv)
     notebooks = args.only or [nb for nb in registry.NOTEBOOKS if nb in NOTEBOOK_LOOPS]
     rank = Rank.from_env()
-    done = fan_out(args.scale, notebooks, args.experiments, args.seed, args.device, rank, progress=rank.rank == 0)
+    done = fan_out(
+        args.scale, notebooks, args.experiments, args.seed, args.device, rank, progress=rank.rank == 0, ddp=args.ddp
+    )
     print(f"rank {rank.rank} of {rank.world}: {len(done)} loops computed or found in the store", flush=True)
 
 

@@ -20,6 +20,7 @@ can run side by side, one process per core (:func:`run_loops`).
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, is_dataclass
@@ -29,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from .store import Generation, MemoryRun, Run, Store
-from .utils import canonical, check_int, check_lam, config_key, derive_seed
+from .utils import agree, barrier, canonical, check_int, check_lam, config_key, derive_seed, process_group
 
 LOOP_KINDS = ("none", "fixed", "fresh")
 
@@ -296,17 +297,22 @@ def run_loop(
     asking for it waits, then reads what the first stored. The generation-1 model depends only on the family, the
     real data and the seed, so with ``share_first`` it is trained once and shared by every loop that starts from
     the same real data (whatever its λ or loop kind).
+
+    A family with ``ddp`` set (StyleGAN2), inside a ``torch.distributed`` group of several processes, computes the
+    loop collectively: every process of the group calls this function for the same loop, they train and sample
+    together, and rank 0 alone holds the lock, evaluates and writes; the others keep every output in memory.
     """
     from .utils import cpu_threads
 
     threads = cpu_threads() if threads is None else check_int(threads, "threads", 1)
     config = run_config(family, cfg, source, evaluate, threads)
     run = store.run(folder, config) if store is not None else MemoryRun(canonical(config))
-    if run.completed() >= cfg.generations:
+    group = process_group() if getattr(family, "ddp", False) else None
+    if agree(run.completed() >= cfg.generations, group):
         return LoopRun(run, cfg)
     before = _set_threads(threads) if "compute" in config else None
     try:
-        with run.lock():
+        with run.lock() if group is None or group[0] == 0 else contextlib.nullcontext():
             _compute_loop(
                 family, cfg, source, run, store, folder, config, evaluate, store_models, share_first, progress, desc
             )
@@ -319,7 +325,9 @@ def run_loop(
 def _compute_loop(family, cfg, source, run, store, folder, config, evaluate, store_models, share_first, progress, desc):
     """The generations of one loop that are not stored yet (the caller holds the run's lock)."""
     keep_models = store_models or cfg.memory > 1
-    done = run.completed()
+    group = process_group() if getattr(family, "ddp", False) else None
+    writer = group is None or group[0] == 0  # in a group, rank 0 evaluates and writes; all train and sample
+    done = agree(run.completed(), group)  # read by rank 0 under the run's lock
     first_real: Data | None = None
     outputs: dict[int, Data] = {}
     models: dict[int, Any] = {}
@@ -365,11 +373,23 @@ def _compute_loop(family, cfg, source, run, store, folder, config, evaluate, sto
             return family.fit(data, seed)
         checkpoint = store.checkpoint(checkpoint_folder, checkpoint_name)
         model = family.fit(data, seed, checkpoint=checkpoint)
-        finished.append(checkpoint)
+        if writer:
+            finished.append(checkpoint)
         return model
 
     def fit_first() -> Any:
         return fit(real_first(), derive_seed(cfg.seed, 1, "fit"), "shared-first-generation", config_key(shared_first))
+
+    def shared_first_model() -> Any:
+        if group is None:
+            return store.cached_object("shared-first-generation", shared_first, fit_first)
+        # in a group: all train it together unless rank 0 finds it stored; rank 0 stores what they trained
+        if agree(store.has_cached("shared-first-generation", shared_first), group):
+            return store.cached_object("shared-first-generation", shared_first, fit_first)
+        model = fit_first()
+        if writer:
+            store.cached_object("shared-first-generation", shared_first, lambda: model)
+        return model
 
     from tqdm.auto import tqdm
 
@@ -386,13 +406,13 @@ def _compute_loop(family, cfg, source, run, store, folder, config, evaluate, sto
     for t in bar:
         try:
             if t == 1 and share_first and store is not None:
-                model = store.cached_object("shared-first-generation", shared_first, fit_first)
+                model = shared_first_model()
             else:
                 data = data_concat([materialize(p, t) for p in cfg.composition(t)])
                 model = fit(data, derive_seed(cfg.seed, t, "fit"), folder, f"{run.key}-gen-{t:03d}")
                 del data  # the training set is not needed for sampling and evaluation
             output = family.sample(model, cfg.n_out, cfg.lam, derive_seed(cfg.seed, t, "sample")) if cfg.n_out else None
-            result = evaluate(model, output, t) if evaluate is not None else {}
+            result = evaluate(model, output, t) if evaluate is not None and writer else {}
         except (KeyboardInterrupt, LoopError):
             raise
         except Exception as exc:
@@ -407,9 +427,11 @@ def _compute_loop(family, cfg, source, run, store, folder, config, evaluate, sto
             arrays.update(_pack(output))
             outputs[t] = output
         models[t] = model
-        run.write_generation(t, metrics, arrays, model if keep_models else None)
+        if writer:
+            run.write_generation(t, metrics, arrays, model if keep_models else None)
         while finished:
             finished.pop().clear()
+        barrier(group)  # the generation is stored before any process moves on
         # keep only what later generations can still need
         for j in [j for j in models if j <= t - cfg.memory]:
             del models[j]

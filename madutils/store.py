@@ -448,6 +448,10 @@ class Store:
         self._check_cached_config(path, files, config)
         return {n[:-4]: _load_array(*f) for n, f in files.items() if n.endswith(".npy")}
 
+    def has_cached(self, folder: str, config: Any) -> bool:
+        """Whether the cached result of ``config`` under ``folder`` is published (see :meth:`cached_object`)."""
+        return (self._cache_folder(folder, config) / "manifest.json").is_file()
+
     def cached_object(self, folder: str, config: Any, compute: Callable[[], Any]) -> Any:
         """An object (a fitted model) computed once per configuration, e.g. the generation-1 model that every
         loop with the same real data shares."""

@@ -169,3 +169,34 @@ def check_resolution(resolution: int) -> int:
     if r & (r - 1):
         raise ValueError(f"resolution = {r} is not a power of two (StyleGAN2 grows from 4 × 4 by factors of 2)")
     return r
+
+
+def process_group() -> tuple[int, int] | None:
+    """(rank, world size) of the initialised ``torch.distributed`` group when it has several processes, else None
+    (also without PyTorch)."""
+    try:
+        import torch.distributed as dist
+    except ImportError:  # pragma: no cover - torch is a dependency
+        return None
+    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+        return dist.get_rank(), dist.get_world_size()
+    return None
+
+
+def agree(value: Any, group: tuple[int, int] | None) -> Any:
+    """``value`` as rank 0 of ``group`` has it, in every process of the group (itself without a group)."""
+    if group is None:
+        return value
+    import torch.distributed as dist
+
+    box = [value]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
+def barrier(group: tuple[int, int] | None) -> None:
+    """Wait for every process of ``group`` (nothing without a group)."""
+    if group is not None:
+        import torch.distributed as dist
+
+        dist.barrier()

@@ -138,3 +138,34 @@ def test_two_nodes_rendezvous_on_localhost_and_share_the_store(tmp_path, serial,
     monkeypatch.setenv("MAD_THREADS", "1")
     for name, table in _tables(root).items():
         pd.testing.assert_frame_equal(table, serial[name], obj=name)
+
+
+@pytest.mark.slow
+def test_stylegan_loops_trained_with_ddp_store_what_one_process_stores(tmp_path, monkeypatch):
+    """The StyleGAN2 loops at smoke, every one trained by two gloo processes together (DDP, sharded sampling),
+    store the metrics that one process stores, to round-off."""
+    data = os.environ.get("MAD_DATA") or str(ROOT / "data")  # MNIST and LeNet of the checkout
+    monkeypatch.setenv("MAD_DATA", data)
+    monkeypatch.setenv("MAD_THREADS", "1")
+    with pytest.raises(ValueError, match="ddp: 'gmm' has no DistributedDataParallel training"):
+        fan_out("smoke", experiments=["gmm"], device="cpu", rank=Rank(), ddp=["gmm"])
+    together = _project(tmp_path, "ddp")
+    proc = subprocess.run(
+        [*_command("--standalone", "--nproc_per_node=2")[:-2], "stylegan", "--ddp", "stylegan"],
+        env=_env(together) | {"MAD_DATA": data},
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert _ranks_done(proc.stdout + proc.stderr) == {0: 6, 1: 6}  # every rank took part in all 6 loops
+    tables = {}
+    for name, root in (("alone", _project(tmp_path, "alone")), ("ddp", together)):
+        monkeypatch.setenv("MAD_ROOT", str(root))
+        if name == "alone":
+            fan_out("smoke", experiments=["stylegan"], device="cpu", rank=Rank(), progress=False)
+        runs = build("stylegan", "smoke", 0, "cpu").run(Store(root / "runs" / "smoke"), workers=1, progress=False)
+        assert all(r.run.completed() == r.cfg.generations for r in runs.values())
+        table = runs.table()
+        tables[name] = table.sort_values(list(table.columns[:-1])).reset_index(drop=True)
+    pd.testing.assert_frame_equal(tables["ddp"], tables["alone"], rtol=1e-3)

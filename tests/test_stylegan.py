@@ -320,3 +320,65 @@ def test_the_loop_engine_hands_out_checkpoints_and_clears_them(tmp_path):
     assert [p.parent.name for p in seen] == ["checkpoints"] * 3
     assert seen[0].parent.parent.name == "shared-first-generation" and seen[1].name.endswith("-gen-002.pt")
     assert not any(p.exists() for p in seen)  # cleared once each generation was stored
+
+
+def test_shard_rows_keep_the_minibatch_std_groups_of_the_global_batch():
+    from madutils.models.stylegan import Discriminator, shard_rows
+
+    rows = [shard_rows(16, 4, r, 2) for r in range(2)]
+    assert sorted(torch.cat(rows).tolist()) == list(range(16))  # every row once
+    assert rows[0].tolist() == [0, 1, 4, 5, 8, 9, 12, 13]
+    # the standard-deviation feature of each shard is the one of the same rows in the whole batch
+    d = Discriminator(8, 1, channels(8, 128, 16))
+    x = torch.randn(16, 16, 4, 4)
+    whole = d.minibatch_std(x)
+    for r in rows:
+        torch.testing.assert_close(d.minibatch_std(x[r]), whole[r])
+    with pytest.raises(ValueError, match="batch_size = 12 cannot be shared by 2 processes"):
+        shard_rows(12, 4, 0, 2)
+
+
+def test_ddp_training_and_sharded_sampling_match_one_process(tmp_path):
+    """Two gloo processes train the same tiny StyleGAN2 as one process does on the same global batch (to
+    round-off) and shard its sampling into the same images."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(root))
+    for var in ("WORLD_SIZE", "RANK", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
+        env.pop(var, None)
+    out = tmp_path / "ddp.pt"
+    worker = root / "tests" / "ddp_stylegan_worker.py"
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(worker)]
+    proc = subprocess.run([*command, str(out), "8", "6"], env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    sys.path.insert(0, str(worker.parent))
+    try:
+        from ddp_stylegan_worker import run
+    finally:
+        sys.path.remove(str(worker.parent))
+    model, images = run(False, 8, 6)  # one process, the same global batch of 8
+    ddp = torch.load(out, weights_only=False)
+    for k, v in model.state.items():
+        torch.testing.assert_close(ddp["state"][k], v, atol=1e-5, rtol=1e-4, msg=k)
+    np.testing.assert_allclose(np.array(ddp["losses"]), np.array(model.losses), rtol=1e-5)
+    assert np.array_equal(ddp["images"], ddp["alone"])  # sharded sampling: the images of one process
+    diff = np.abs(ddp["images"].astype(int) - images.astype(int))
+    assert ddp["images"].shape == (600, 1, 16, 16) and diff.max() <= 1 and (diff == 0).mean() > 0.99
+
+
+def test_bf16_training_passes_and_the_switches_outside_the_key():
+    fam = StyleGANFamily(steps=3, r1_interval=2, device="cpu", **TINY)
+    half = StyleGANFamily(steps=3, r1_interval=2, device="cpu", precision="bf16", **TINY)
+    assert "precision" not in fam.key() and half.key()["precision"] == "bf16"  # fp32 keeps the stored keys
+    assert fam.key() == StyleGANFamily(steps=3, r1_interval=2, compile=True, ddp=True, **TINY).key()
+    with pytest.raises(ValueError, match="precision = 'fp16'"):
+        StyleGANFamily(precision="fp16")
+    x = toy_images(size=16)
+    a, b = fam.fit(x, seed=0), half.fit(x, seed=0)
+    assert all(np.isfinite(v).all() for v in b.losses)
+    diff = max((a.state[k] - b.state[k]).abs().max().item() for k in a.state)
+    assert 0 < diff < 0.05  # bfloat16 passes: a different model, close to the float32 one after 3 steps

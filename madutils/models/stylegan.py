@@ -22,6 +22,7 @@ TF32 matrix products and cuDNN autotuning on a GPU.
 
 from __future__ import annotations
 
+import inspect
 import math
 from dataclasses import asdict, dataclass, field
 from typing import ClassVar
@@ -31,7 +32,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..utils import canonical, check_int, check_lam, check_resolution, resolve_device
+from ..utils import canonical, check_int, check_lam, check_resolution, process_group, resolve_device
 
 SQRT2 = math.sqrt(2.0)
 
@@ -139,6 +140,10 @@ class Generator(nn.Module):
         layers = [EqualLinear(z_dim if i == 0 else w_dim, w_dim, lr_mul=0.01, act=True) for i in range(mapping_layers)]
         self.mapping = nn.Sequential(*layers)
         self.register_buffer("w_avg", torch.zeros(w_dim))
+        # set by a Trainer that shards its batch over the processes of a group (see Trainer): this process's rows of
+        # the global batch, the global batch size, and the average of a tensor over the processes
+        self.shard_rows: tuple[torch.Tensor, int] | None = None
+        self.reduce_mean = None
         self.const = nn.Parameter(torch.randn(1, chans[4], 4, 4))
         self.layers = nn.ModuleList([StyledLayer(chans[4], chans[4], w_dim)])
         self.to_rgb = nn.ModuleList([ToRGB(chans[4], img_channels, w_dim)])
@@ -154,7 +159,10 @@ class Generator(nn.Module):
         w = self.mapping(z)
         if update_w_avg:
             with torch.no_grad():
-                self.w_avg.copy_(w.detach().mean(0).lerp(self.w_avg, self.w_avg_beta))
+                mean = w.detach().float().mean(0)  # float32 also under bf16 autocast
+                if self.reduce_mean is not None:  # the mean over the global batch
+                    mean = self.reduce_mean(mean)
+                self.w_avg.copy_(mean.lerp(self.w_avg, self.w_avg_beta))
         return w
 
     def synthesize(self, w: torch.Tensor, noise_seed: torch.Generator | None = None) -> torch.Tensor:
@@ -169,12 +177,31 @@ class Generator(nn.Module):
             img = F.interpolate(img, scale_factor=2.0, mode="bilinear", align_corners=False) + to_rgb(x, w)
         return img
 
-    @staticmethod
-    def _noise(x, gen, size=None):
-        if gen is None:
-            return None
+    def _noise(self, x, gen, size=None):
         size = size or x.shape[-1]
-        return torch.randn((x.shape[0], 1, size, size), generator=gen).to(x.device)
+        if gen is not None:
+            return torch.randn((x.shape[0], 1, size, size), generator=gen).to(x.device)
+        if self.shard_rows is None:
+            return None  # the layer draws its noise from the global stream
+        # a shard of a global batch: the global batch's draw from the global stream (as the layer would make it in
+        # one process), then this process's rows
+        rows, n = self.shard_rows
+        return torch.randn((n, 1, size, size), device=x.device, dtype=x.dtype)[rows.to(x.device)]
+
+    def noise_sizes(self) -> list[int]:
+        """The sizes of the noise images :meth:`synthesize` draws, in the order it draws them."""
+        sizes, r = [4], 8
+        while r <= self.resolution:
+            sizes += [r, r]
+            r *= 2
+        return sizes
+
+    def skip_draws(self, n: int, gen: torch.Generator) -> None:
+        """Advance ``gen`` past the draws of :meth:`StyleGANFamily.sample` for ``n`` images without computing them
+        (the chunks of another process in sharded sampling)."""
+        torch.randn((n, self.z_dim), generator=gen)
+        for size in self.noise_sizes():
+            torch.randn((n, 1, size, size), generator=gen)
 
     def forward(self, z, lam: float = 1.0, update_w_avg: bool = False):
         w = self.map(z, update_w_avg)
@@ -226,6 +253,32 @@ class Discriminator(nn.Module):
             x = block(x)
         x = F.leaky_relu(self.conv(self.minibatch_std(x)), 0.2) * SQRT2
         return self.out(self.fc(x.flatten(1)))
+
+
+def _all_mean(t: torch.Tensor) -> torch.Tensor:
+    """The mean of ``t`` over the processes of the group."""
+    import torch.distributed as dist
+
+    t = t.clone()
+    dist.all_reduce(t)
+    return t / dist.get_world_size()
+
+
+def shard_rows(batch: int, mbstd_group: int, rank: int, world: int) -> torch.Tensor:
+    """The rows of a global batch of ``batch`` that process ``rank`` of ``world`` trains on: an equal share of each
+    minibatch-standard-deviation group, so that its groups (of the discriminator's strided layout, row j with rows
+    j + m, j + 2m, … for m = batch / group) are the ones the whole batch forms in one process."""
+    g = min(mbstd_group, batch)
+    while batch % g:
+        g -= 1
+    m = batch // g
+    if m % world:
+        raise ValueError(
+            f"batch_size = {batch} cannot be shared by {world} processes: each minibatch-std group of {g} needs "
+            f"the same share on every process, so batch_size / {g} = {m} must be a multiple of {world}"
+        )
+    share = m // world
+    return torch.tensor([k * m + j for k in range(g) for j in range(rank * share, (rank + 1) * share)])
 
 
 def _fast_gpu(device: str) -> None:
@@ -284,7 +337,20 @@ class StyleGANFamily:
     every ``r1_interval`` steps (lazily, scaled by the interval), generator EMA ``ema``. With ``checkpoint_every``
     and a checkpoint from the loop engine (:class:`~madutils.store.Checkpoint`), the whole training state
     (networks, optimisers, random streams) is saved every that many steps, and a killed training resumes from its
-    last save with the same result as an uninterrupted one."""
+    last save with the same result as an uninterrupted one.
+
+    With ``ddp`` inside an initialised ``torch.distributed`` group of several processes (a ``torchrun`` job, one GPU
+    per process), :meth:`fit` is collective: every process draws the whole global batch of ``batch_size`` from the
+    same streams and trains on its share of it, with the generator and the discriminator wrapped in PyTorch's
+    ``DistributedDataParallel`` and the batch means (losses, w_avg) taken over all processes, so the model is the
+    one a single process would train on the same global batch, to round-off. :meth:`sample` is then sharded: each
+    process synthesises every world-th chunk of 256 images and the chunks are gathered, the same images a single
+    process makes.
+
+    On a GPU the training set stays on the device and the training draws are made there. ``precision="bf16"``
+    runs the generator's and the discriminator's passes under bfloat16 autocast (the R1 penalty stays in float32);
+    ``compile`` compiles those passes with ``torch.compile`` on a GPU. ``ddp``, ``compile`` and
+    ``checkpoint_every`` are not part of the key; ``precision`` is."""
 
     thread_dependent: ClassVar[bool] = True  # results change with the CPU thread count: part of the run key
 
@@ -303,18 +369,26 @@ class StyleGANFamily:
     name: str = "stylegan2"
     device: str = "auto"
     checkpoint_every: int = 0  # steps between saves of the training state (0: never); not part of the key
+    ddp: bool = False  # train and sample collectively in a torch.distributed group (see above); not part of the key
+    precision: str = "fp32"  # or "bf16": autocast for the training passes
+    compile: bool = False  # torch.compile the training passes on a GPU; not part of the key
     progress: bool = True
 
     def __post_init__(self) -> None:
         check_int(self.steps, "steps", 1)
         check_int(self.batch_size, "batch_size", 2)
         check_int(self.mapping_layers, "mapping_layers", 1)
+        if self.precision not in ("fp32", "bf16"):
+            raise ValueError(f"precision = {self.precision!r}; use 'fp32' or 'bf16'")
 
     def key(self) -> dict:
         d = asdict(self)
         d.pop("device")
         d.pop("progress")
-        d.pop("checkpoint_every")
+        for k in ("checkpoint_every", "ddp", "compile"):
+            d.pop(k)
+        if d["precision"] == "fp32":  # the runs stored before the field existed keep their keys
+            d.pop("precision")
         return canonical(d)
 
     def trainer(self, resolution: int, img_channels: int, seed: int) -> Trainer:
@@ -326,10 +400,11 @@ class StyleGANFamily:
 
         x = _images(data)
         trainer = self.trainer(x.shape[-1], x.shape[1], seed)
-        real = torch.from_numpy(x)
+        real = torch.from_numpy(x).to(trainer.device)  # uint8 on the device: no copy per step
         losses = []
         start = 0
         saving = checkpoint is not None and self.checkpoint_every > 0
+        writes = trainer.shard is None or trainer.shard[0] == 0  # in a group, one process saves the shared state
         if saving and (state := checkpoint.load()) is not None:
             if state["seed"] != seed or state["steps"] != self.steps or not 0 < state["step"] < self.steps:
                 raise ValueError(f"checkpoint {checkpoint.path} belongs to another training; delete it")
@@ -357,7 +432,7 @@ class StyleGANFamily:
                 losses.append((loss_d, loss_g))
                 bar.set_postfix(d=f"{loss_d:.3f}", g=f"{loss_g:.3f}")
             done = step + 1
-            if saving and done % self.checkpoint_every == 0 and done < self.steps:
+            if saving and writes and done % self.checkpoint_every == 0 and done < self.steps:
                 checkpoint.save(
                     {"seed": seed, "steps": self.steps, "step": done, "losses": losses, "trainer": trainer.state()}
                 )
@@ -373,15 +448,25 @@ class StyleGANFamily:
         _fast_gpu(device)
         g = model.generator(device)
         gen = torch.Generator().manual_seed(seed % 2**63)
-        out = []
-        for s in range(0, n, 256):
+        rank, world = (process_group() or (0, 1)) if self.ddp else (0, 1)
+        out = {}
+        for i, s in enumerate(range(0, n, 256)):
             m = min(256, n - s)
+            if i % world != rank:  # another process's chunk: only its random draws, to keep the stream in step
+                g.skip_draws(m, gen)
+                continue
             z = torch.randn((m, g.z_dim), generator=gen).to(device)
             w = truncate(g.map(z), g.w_avg, lam)
             img = g.synthesize(w, noise_seed=gen)
-            out.append(((img.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).cpu().numpy())
+            out[i] = ((img.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).cpu().numpy()
+        if world > 1:
+            import torch.distributed as dist
+
+            parts: list = [None] * world
+            dist.all_gather_object(parts, out)
+            out = {i: a for part in parts for i, a in part.items()}
         res, c = model.config["resolution"], model.config["img_channels"]
-        return np.concatenate(out) if out else np.zeros((0, c, res, res), np.uint8)
+        return np.concatenate([out[i] for i in sorted(out)]) if out else np.zeros((0, c, res, res), np.uint8)
 
 
 class Trainer:
@@ -393,7 +478,7 @@ class Trainer:
         self.device = resolve_device(f.device)
         _fast_gpu(self.device)
         torch.manual_seed(seed % 2**63)
-        self.gen = torch.Generator().manual_seed(seed % 2**63)
+        self.gen = torch.Generator(self.device).manual_seed(seed % 2**63)  # batch indices and latents, on the device
         chans = channels(resolution, f.channel_base, f.channel_max)
         self.config = {
             "resolution": resolution,
@@ -407,48 +492,85 @@ class Trainer:
         self.d = Discriminator(resolution, img_channels, chans, f.mbstd_group).to(self.device, memory_format=FORMAT)
         self.g_ema.load_state_dict(self.g.state_dict())
         self.g_ema.requires_grad_(False)
+        self.shard = process_group() if f.ddp else None
+        self.rows = None
+        self.g_train, self.d_train = self.g, self.d  # what the losses call: DDP wrappers in a group
+        if self.shard is not None:
+            from torch.nn.parallel import DistributedDataParallel as DDP
+
+            rank, world = self.shard
+            self.rows = shard_rows(f.batch_size, f.mbstd_group, rank, world).to(self.device)
+            self.g.shard_rows, self.g.reduce_mean = (self.rows, f.batch_size), _all_mean
+            ids = [torch.device(self.device).index or 0] if self.device.startswith("cuda") else None
+            # buffers (w_avg) are kept in step by the all-reduced batch mean, not broadcast from rank 0 every forward
+            # (they start equal: every process seeds the same initialisation)
+            # newer PyTorch deprecates broadcast_buffers for forward_sync_buffers
+            new = "forward_sync_buffers" in inspect.signature(DDP).parameters
+            no_sync = {"forward_sync_buffers" if new else "broadcast_buffers": False}
+            self.g_train = DDP(self.g, device_ids=ids, **no_sync)
+            self.d_train = DDP(self.d, device_ids=ids, **no_sync)
+        if f.compile and self.device.startswith("cuda"):
+            self.g_train, self.d_train = torch.compile(self.g_train), torch.compile(self.d_train)
+        self.d_plain = torch.compile(self.d) if f.compile and self.device.startswith("cuda") else self.d
         c = f.r1_interval / (f.r1_interval + 1)  # lazy regularisation: Adam hyper-parameters rescaled
         self.opt_g = torch.optim.Adam(self.g.parameters(), lr=f.lr, betas=(0.0, 0.99))
         self.opt_d = torch.optim.Adam(self.d.parameters(), lr=f.lr * c, betas=(0.0, 0.99**c))
 
     def batch(self, real: torch.Tensor) -> torch.Tensor:
         """A random batch of uint8 images, scaled to [−1, 1]."""
-        idx = torch.randint(0, len(real), (self.family.batch_size,), generator=self.gen)
-        return real[idx].float().div(127.5).sub(1).to(self.device, memory_format=FORMAT)
+        idx = torch.randint(0, len(real), (self.family.batch_size,), generator=self.gen, device=self.gen.device)
+        if self.rows is not None:
+            idx = idx[self.rows]
+        return real[idx.to(real.device)].float().div(127.5).sub(1).to(self.device, memory_format=FORMAT)
 
     def z(self) -> torch.Tensor:
-        return torch.randn((self.family.batch_size, self.family.z_dim), generator=self.gen).to(self.device)
+        z = torch.randn((self.family.batch_size, self.family.z_dim), generator=self.gen, device=self.gen.device)
+        return (z if self.rows is None else z[self.rows]).to(self.device)
+
+    def autocast(self):
+        """bfloat16 autocast for the training passes with ``precision="bf16"`` (else nothing)."""
+        kind = torch.device(self.device).type
+        return torch.autocast(device_type=kind, dtype=torch.bfloat16, enabled=self.family.precision == "bf16")
 
     def d_loss(self, xr: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
-        return F.softplus(self.d(fake)).mean() + F.softplus(-self.d(xr)).mean()
+        with self.autocast():
+            fake_scores, real_scores = self.d_train(fake).float(), self.d_train(xr).float()
+        return F.softplus(fake_scores).mean() + F.softplus(-real_scores).mean()
+
+    def _value(self, loss: torch.Tensor) -> float:
+        """A loss as a number: in a group, its mean over the processes (the global batch's loss)."""
+        loss = loss.detach()
+        return float((loss if self.shard is None else _all_mean(loss)).item())
 
     def d_step(self, xr: torch.Tensor, r1: bool = False) -> float:
         """One discriminator step on real images ``xr`` and fresh fakes; with ``r1``, plus the lazy R1 penalty
         (γ/2)·E‖∇D(x)‖², scaled by the interval."""
         f = self.family
-        with torch.no_grad():
-            fake = self.g(self.z())
+        with torch.no_grad(), self.autocast():
+            fake = self.g(self.z()).float()
         loss = self.d_loss(xr, fake)
         if r1:
             xr_ = xr.detach().requires_grad_(True)
-            grad = torch.autograd.grad(self.d(xr_).sum(), xr_, create_graph=True)[0]
+            grad = torch.autograd.grad(self.d_train(xr_).sum(), xr_, create_graph=True)[0]
             loss = loss + f.r1_gamma / 2 * grad.pow(2).sum(dim=(1, 2, 3)).mean() * f.r1_interval
         self.opt_d.zero_grad(set_to_none=True)
         loss.backward()
         self.opt_d.step()
-        return float(loss.item())
+        return self._value(loss)
 
     def g_step(self) -> float:
         """One generator step (non-saturating loss); updates the running average w_avg."""
         self.d.requires_grad_(False)  # no gradients of the discriminator's weights in the generator step
         try:
-            loss = F.softplus(-self.d(self.g(self.z(), update_w_avg=True))).mean()
+            with self.autocast():
+                scores = self.d_plain(self.g_train(self.z(), update_w_avg=True)).float()
+            loss = F.softplus(-scores).mean()
             self.opt_g.zero_grad(set_to_none=True)
             loss.backward()
         finally:
             self.d.requires_grad_(True)
         self.opt_g.step()
-        return float(loss.item())
+        return self._value(loss)
 
     def state(self) -> dict:
         """Everything a resumed training needs: the networks, the optimisers and the random streams (the batch
