@@ -7,8 +7,9 @@ Measured, at the paper's sizes (``madutils.scales``, scale ``paper``) unless ``-
   unguided (λ = 1) sampling call of ``--images`` images, peak GPU memory, and the number of graphs ``torch.compile``
   built (recompiles show as more than one per shape);
 * StyleGAN2: seconds per step (one generator and one discriminator step, lazy R1 included) and per sampling call of
-  256 images, peak GPU memory;
-* WGAN-GP: seconds per generator step (with its critic steps);
+  256 images, peak GPU memory; the step again with bf16 autocast (``precision="bf16"``) and, on CUDA, compiled
+  (``compile=True``), and the largest pixel difference of bf16-trained samples from the float32-trained ones;
+* WGAN-GP: seconds per generator step (with its critic steps), and compiled on CUDA;
 * Inception features: images per second on 2,000 images (random weights when the real ones are missing: the speed
   is the same);
 * precision/recall/density/coverage of 20,000 × 20,000 features of 2,048 dimensions, TF32 allowed and not (the
@@ -96,7 +97,7 @@ def stylegan_part(scale: str, device: str, steps: int, images: int, rng, r1: boo
     if r1:
         steps = max(steps, fam.r1_interval)  # every timed training includes lazy R1 steps
     step, image, bound = measure(fam, data, steps, images, lam=0.7)
-    return {
+    out = {
         "train_s_per_step": step,
         "train_step_is_upper_bound": bound,
         "sample_s_per_image": image,
@@ -105,6 +106,14 @@ def stylegan_part(scale: str, device: str, steps: int, images: int, rng, r1: boo
         "steps_per_generation": fam.steps,
         "n": sz.n,
     }
+    half = dataclasses.replace(fam, precision="bf16")
+    out["train_s_per_step_bf16"] = measure(half, data, steps, images, lam=0.7)[0]
+    few = dataclasses.replace(fam, steps=steps)  # the same short training in both precisions, the same seed
+    a, b = (f.sample(f.fit(data, 0), 64, 1.0, 1) for f in (few, dataclasses.replace(few, precision="bf16")))
+    out["bf16_max_pixel_difference"] = int(np.abs(a.astype(int) - b.astype(int)).max())
+    if device.startswith("cuda"):
+        out["train_s_per_step_compiled"] = measure(dataclasses.replace(fam, compile=True), data, steps, images, 0.7)[0]
+    return out
 
 
 def wgan_part(scale: str, device: str, steps: int, rng) -> dict:
@@ -114,7 +123,10 @@ def wgan_part(scale: str, device: str, steps: int, rng) -> dict:
     fam = dataclasses.replace(sz.family, device=device, progress=False)
     data = rng.integers(0, 256, (2048, 1, 28, 28), dtype=np.uint8)
     step, _, bound = measure(fam, data, steps, 16, lam=1.0)
-    return {"train_s_per_step": step, "train_step_is_upper_bound": bound, "steps_per_generation": fam.steps}
+    out = {"train_s_per_step": step, "train_step_is_upper_bound": bound, "steps_per_generation": fam.steps}
+    if device.startswith("cuda"):
+        out["train_s_per_step_compiled"] = measure(dataclasses.replace(fam, compile=True), data, steps, 16, 1.0)[0]
+    return out
 
 
 def inception_part(device: str, images: int, rng) -> dict:

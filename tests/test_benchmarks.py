@@ -60,5 +60,6 @@ def test_gpu_check_runs_tiny_on_the_cpu(tmp_path):
     assert not [p for p in parts if "error" in result[p]], {p: result[p] for p in parts}
     assert result["ddpm"]["train_s_per_step"] > 0 and result["ddpm"]["sample_s_guided"] > 0
     assert result["prdc"]["identical"] is True
+    assert result["stylegan"]["train_s_per_step_bf16"] > 0 and result["stylegan"]["bf16_max_pixel_difference"] >= 0
     assert result["extrapolated"]["ddpm_hours_1_gpu"] >= result["extrapolated"]["ddpm_hours_8_gpus"] > 0
     assert table.count("\n| ") >= len(parts)
