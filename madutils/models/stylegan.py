@@ -422,17 +422,22 @@ class StyleGANFamily:
             xr = trainer.batch(real)
             loss_d = trainer.d_step(xr, r1=step % self.r1_interval == 0)
             loss_g = trainer.g_step()
-            if not (np.isfinite(loss_d) and np.isfinite(loss_g)):
-                raise FloatingPointError(
-                    f"StyleGAN2 training diverged at step {step} (D loss {loss_d}, G loss {loss_g}); "
-                    f"lower lr (now {self.lr}) or raise r1_gamma (now {self.r1_gamma})"
-                )
             trainer.update_ema()
-            if step % 50 == 0:
-                losses.append((loss_d, loss_g))
-                bar.set_postfix(d=f"{loss_d:.3f}", g=f"{loss_g:.3f}")
             done = step + 1
-            if saving and writes and done % self.checkpoint_every == 0 and done < self.steps:
+            save = saving and done % self.checkpoint_every == 0 and done < self.steps
+            # reading the losses synchronises a GPU: every 50 steps, before a save and at the last step (a NaN
+            # stays NaN until then)
+            if step % 50 == 0 or save or done == self.steps:
+                value_d, value_g = trainer.values(loss_d, loss_g)
+                if not (np.isfinite(value_d) and np.isfinite(value_g)):
+                    raise FloatingPointError(
+                        f"StyleGAN2 training diverged by step {step} (D loss {value_d}, G loss {value_g}); "
+                        f"lower lr (now {self.lr}) or raise r1_gamma (now {self.r1_gamma})"
+                    )
+                if step % 50 == 0:
+                    losses.append((value_d, value_g))
+                    bar.set_postfix(d=f"{value_d:.3f}", g=f"{value_g:.3f}")
+            if save and writes:
                 checkpoint.save(
                     {"seed": seed, "steps": self.steps, "step": done, "losses": losses, "trainer": trainer.state()}
                 )
@@ -537,14 +542,15 @@ class Trainer:
             fake_scores, real_scores = self.d_train(fake).float(), self.d_train(xr).float()
         return F.softplus(fake_scores).mean() + F.softplus(-real_scores).mean()
 
-    def _value(self, loss: torch.Tensor) -> float:
-        """A loss as a number: in a group, its mean over the processes (the global batch's loss)."""
-        loss = loss.detach()
-        return float((loss if self.shard is None else _all_mean(loss)).item())
+    def values(self, *losses: torch.Tensor) -> list[float]:
+        """Losses as numbers (this synchronises a GPU): in a group, their means over the processes (the global
+        batch's losses)."""
+        both = torch.stack([loss.float() for loss in losses])
+        return [float(v) for v in (both if self.shard is None else _all_mean(both)).tolist()]
 
-    def d_step(self, xr: torch.Tensor, r1: bool = False) -> float:
+    def d_step(self, xr: torch.Tensor, r1: bool = False) -> torch.Tensor:
         """One discriminator step on real images ``xr`` and fresh fakes; with ``r1``, plus the lazy R1 penalty
-        (γ/2)·E‖∇D(x)‖², scaled by the interval."""
+        (γ/2)·E‖∇D(x)‖², scaled by the interval. Returns the loss (detached, not read: no synchronisation)."""
         f = self.family
         with torch.no_grad(), self.autocast():
             fake = self.g(self.z()).float()
@@ -556,10 +562,11 @@ class Trainer:
         self.opt_d.zero_grad(set_to_none=True)
         loss.backward()
         self.opt_d.step()
-        return self._value(loss)
+        return loss.detach()
 
-    def g_step(self) -> float:
-        """One generator step (non-saturating loss); updates the running average w_avg."""
+    def g_step(self) -> torch.Tensor:
+        """One generator step (non-saturating loss); updates the running average w_avg. Returns the loss
+        (detached)."""
         self.d.requires_grad_(False)  # no gradients of the discriminator's weights in the generator step
         try:
             with self.autocast():
@@ -570,7 +577,7 @@ class Trainer:
         finally:
             self.d.requires_grad_(True)
         self.opt_g.step()
-        return self._value(loss)
+        return loss.detach()
 
     def state(self) -> dict:
         """Everything a resumed training needs: the networks, the optimisers and the random streams (the batch
