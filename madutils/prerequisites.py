@@ -50,7 +50,7 @@ def _loop_bytes(cfg, sample_bytes: int) -> float:
 
 def estimated_disk_gb(notebook: str, scale: str) -> float:
     """The disk that notebook ``notebook``'s stored results take at ``scale`` (decimal GB), from its sizes: the
-    Monte Carlo arrays of the Gaussian experiments (four float64 arrays of trials × generations per loop), every
+    Monte Carlo arrays of the Gaussian experiments (four float32 arrays of trials × generations per loop), every
     generation's synthetic data of the image loops (uint8 images, one byte per pixel and channel) and, for StyleGAN2,
     one float32 copy of the generator per generation. Shared loops count in every notebook that reads them."""
     from .experiments import ddpm_fresh_loops, ddpm_loops
@@ -69,10 +69,10 @@ def estimated_disk_gb(notebook: str, scale: str) -> float:
     uses = registry.notebook(notebook).experiments
     if "gaussian_martingale" in uses:
         sz = sizes(GaussianMartingaleSizes, scale)
-        total += len(sz.lams) * len(sz.n_ss) * 4 * sz.trials * sz.generations * 8
+        total += len(sz.lams) * len(sz.n_ss) * 4 * sz.trials * sz.generations * 4
     if "fresh_gaussian" in uses:
         st = sizes(FreshGaussianSizes, scale).start
-        total += len(st.lams) * len(st.n_inis) * 4 * st.trials * st.generations * 8
+        total += len(st.lams) * len(st.n_inis) * 4 * st.trials * st.generations * 4
     if "ddpm" in uses:
         d = sizes(DDPMSizes, scale)
         loops = ddpm_loops(d) | ddpm_fresh_loops(d)

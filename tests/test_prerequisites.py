@@ -7,6 +7,7 @@ import sys
 from collections import namedtuple
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -57,11 +58,24 @@ def test_missing_ffhq_and_inception_stop_only_the_stylegan_part(machine):
 
 def test_too_little_disk_stops_with_the_estimate(machine, monkeypatch):
     need = prerequisites.estimated_disk_gb("01", "paper")
-    # 01 keeps four float64 arrays of 20,000 trials × 5,000 generations for each of 16 (λ, n_s)
-    assert need == pytest.approx(16 * 4 * 20000 * 5000 * 8 / 1e9)
+    # 01 keeps four float32 arrays (logarithms) of 20,000 trials × 5,000 generations for each of 16 (λ, n_s)
+    assert need == pytest.approx(16 * 4 * 20000 * 5000 * 4 / 1e9)
     monkeypatch.setattr(prerequisites.shutil, "disk_usage", lambda p: Usage(10**12, 0, int(need * 1e9)))
-    with pytest.raises(PrerequisiteError, match="free disk: notebook 01 stores about 51 GB"):
+    with pytest.raises(PrerequisiteError, match="free disk: notebook 01 stores about 26 GB"):
         prerequisites.check("01", "paper")
+
+
+def test_the_disk_estimate_of_notebook_01_is_what_its_monte_carlo_stores(tmp_path):
+    from madutils.experiments import gaussian_martingale
+    from madutils.scales import GaussianMartingaleSizes, sizes
+    from madutils.store import Store
+
+    exp, _, _ = gaussian_martingale(sizes(GaussianMartingaleSizes, "smoke"))
+    results = exp.run(Store(tmp_path))
+    stored = sum(f.stat().st_size for f in (tmp_path / exp.folder).rglob("*.npy"))
+    assert stored == pytest.approx(prerequisites.estimated_disk_gb("01", "smoke") * 1e9, rel=0.05)
+    trace = next(iter(results.values()))["trace"]
+    assert trace.dtype == np.float64 and (trace > 0).all()  # given back as float64 variances
 
 
 def test_disk_estimate_follows_the_sizes():
