@@ -13,6 +13,7 @@ TINY = dict(channel_base=128, channel_max=16, z_dim=16, w_dim=16, mapping_layers
 
 
 def toy_images(n=64, size=8, seed=0):
+    """Bright squares at random places on a dark background, uint8 (n, 1, size, size)."""
     rng = np.random.default_rng(seed)
     x = np.zeros((n, 1, size, size), np.uint8)
     for i, (r, c) in enumerate(rng.integers(0, size - 3, size=(n, 2))):

@@ -4,6 +4,7 @@ import zipfile
 import numpy as np
 import pytest
 import torch
+from ddp_stylegan_worker import run, toy_images
 
 from madutils.data import DatasetError, FFHQSource, load_ffhq
 from madutils.models.stylegan import ModulatedConv, StyleGANFamily, channels, truncate
@@ -20,15 +21,6 @@ def no_network(monkeypatch):
         raise AssertionError("a StyleGAN test tried to open a network connection")
 
     monkeypatch.setattr(socket.socket, "connect", refuse)
-
-
-def toy_images(n=64, size=8, seed=0):
-    """Bright squares at random places on a dark background, uint8 (n, 1, size, size)."""
-    rng = np.random.default_rng(seed)
-    x = np.zeros((n, 1, size, size), np.uint8)
-    for i, (r, c) in enumerate(rng.integers(0, size - 3, size=(n, 2))):
-        x[i, 0, r : r + 3, c : c + 3] = 255
-    return x
 
 
 def test_truncation_is_the_identity_at_one_tends_to_w_avg_and_is_linear():
@@ -355,11 +347,6 @@ def test_ddp_training_and_sharded_sampling_match_one_process(tmp_path):
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(worker)]
     proc = subprocess.run([*command, str(out), "8", "6"], env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    sys.path.insert(0, str(worker.parent))
-    try:
-        from ddp_stylegan_worker import run
-    finally:
-        sys.path.remove(str(worker.parent))
     model, images = run(False, 8, 6)  # one process, the same global batch of 8
     ddp = torch.load(out, weights_only=False)
     for k, v in model.state.items():
