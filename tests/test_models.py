@@ -156,6 +156,10 @@ def test_effort_halves_for_a_tenth_of_the_data_below_effort_images():
     assert fam.key() != DDPMFamily(**TINY_DDPM | {"steps": 2000}).key()
     with pytest.raises(ValueError, match="effort_images"):
         DDPMFamily(**TINY_DDPM | {"effort_images": 0})
+
+
+@pytest.mark.slow
+def test_a_smaller_training_set_trains_fewer_steps():
     # the loss history (a mean per 100 steps) shows the steps trained
     small = DDPMFamily(**TINY_DDPM | {"steps": 400, "effort_images": 240})
     assert len(small.fit(_toy_mnist(60), seed=0).losses) == 3  # ⌈400 · 2^log10(60/240)⌉ = 264 steps
