@@ -87,10 +87,19 @@ def build(scale: str, timings: Path | None = None, commit: str | None = None) ->
     )
     lines.append("")
     if t is not None:
-        lines += ["## Wall times", "", "| notebook | wall time | status | commit |", "|---|---|---|---|"]
+        lines += [
+            "## Wall times",
+            "",
+            "The time of each notebook's last run. A notebook whose loops were already in the store (computed by an "
+            "earlier run or by `python -m madutils.distributed`) only reads them, so the sum is not the time of a run "
+            "from an empty store unless every notebook ran from one.",
+            "",
+            "| notebook | wall time | status | commit |",
+            "|---|---|---|---|",
+        ]
         for _, row in t.iterrows():
             lines.append(f"| {row.notebook} | {float(row.seconds) / 60:.1f} min | {row.status} | `{row.commit}` |")
-        lines.append(f"| total | {t.seconds.astype(float).sum() / 60:.1f} min | | |")
+        lines.append(f"| sum | {t.seconds.astype(float).sum() / 60:.1f} min | | |")
         lines.append("")
     lines += ["## Figures", ""]
     for nb_id, nb in NOTEBOOKS.items():
