@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, is_dataclass
 from typing import Any, NamedTuple, Protocol
@@ -313,6 +314,8 @@ def run_loop(
     before = _set_threads(threads) if "compute" in config else None
     try:
         with run.lock() if group is None or group[0] == 0 else contextlib.nullcontext():
+            if store is not None and (group is None or group[0] == 0):
+                _adopt_generations(store, folder, config, run, cfg)
             _compute_loop(
                 family, cfg, source, run, store, folder, config, evaluate, store_models, share_first, progress, desc
             )
@@ -320,6 +323,27 @@ def run_loop(
         if before is not None:
             _set_threads(before)
     return LoopRun(run, cfg)
+
+
+def _adopt_generations(store: Store, folder: str, config: dict, run, cfg: LoopConfig) -> None:
+    """Take over the stored generations of the same loop run with another number of generations, up to
+    ``cfg.generations``: a longer loop then computes only its new generations, a shorter one none. Every draw of
+    generation t (real data, mixture counts, training, sampling) is seeded by the loop's seed and t, and the
+    evaluation by t, so those generations are exactly what this run would compute."""
+    done = run.completed()
+    if done >= cfg.generations:
+        return
+    donor = store.same_loop_other_length(folder, config)
+    if donor is None:
+        return
+    taken = run.adopt(donor, cfg.generations)
+    if taken:
+        print(
+            f"{folder}: generations {done + 1}..{done + taken} taken from the stored run {donor.path} (the same loop "
+            f"with {donor.config['loop']['generations']} generations)",
+            file=sys.stderr,
+            flush=True,
+        )
 
 
 def _compute_loop(family, cfg, source, run, store, folder, config, evaluate, store_models, share_first, progress, desc):

@@ -334,6 +334,31 @@ class Run:
                 rows.append({"generation": t, "metric": name, "value": value})
         return pd.DataFrame(rows, columns=["generation", "metric", "value"])
 
+    def adopt(self, donor: Run, upto: int) -> int:
+        """Take over generations ``completed() + 1 .. upto`` of ``donor``, a stored run of the same loop with
+        another number of generations (:meth:`Store.same_loop_other_length`), as hard links (copies where the file
+        system has none); each is published with one rename, like a computed generation. Returns how many were
+        taken. The caller holds this run's lock; the files stay checked against their checksums when read."""
+        start = self.completed() + 1
+        upto = min(upto, donor.completed())
+        for t in range(start, upto + 1):
+            final = self._gen_path(t)
+            tmp = final.with_name(f".{final.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+            tmp.mkdir(parents=True)
+            try:
+                for src in sorted(donor._gen_path(t).iterdir()):
+                    try:
+                        os.link(src, tmp / src.name)
+                    except OSError:
+                        shutil.copy2(src, tmp / src.name)
+                os.rename(tmp, final)
+            except BaseException:
+                shutil.rmtree(tmp, ignore_errors=True)
+                raise
+            _fsync_dir(self.path)
+            Generation(final)  # its manifest and file sizes, as for a computed generation
+        return max(0, upto - start + 1)
+
     @contextlib.contextmanager
     def lock(self):
         """Hold this run for one process: a second process that asks for it waits (and says so) until the first
@@ -425,6 +450,37 @@ class Store:
                     "MAD_ROOT at a writable project folder"
                 ) from None
         return Run(path, canon, key)
+
+    def same_loop_other_length(self, folder: str, config: Any) -> Run | None:
+        """The stored run under ``folder`` whose configuration is ``config`` except for the loop's number of
+        generations, with the most complete generations (None when there is none). Generation t of a loop depends on
+        its seed and t, never on the loop's length, so such a run holds exactly the generations this one would
+        compute (see :func:`madutils.loops.run_loop`). Folders that cannot be read, or that fail their checks, are
+        passed over."""
+        canon = json.loads(json.dumps(canonical(config)))
+        loop = canon.get("loop") if isinstance(canon, dict) else None
+        if not isinstance(loop, dict) or "generations" not in loop:
+            return None
+        best, best_done = None, 0
+        for stored in sorted((self.root / folder).glob("*/config.json")):
+            try:
+                other = json.loads(stored.read_text())
+            except (OSError, ValueError):
+                continue
+            if not isinstance(other, dict) or not isinstance(other.get("loop"), dict):
+                continue
+            if other["loop"].get("generations") == loop["generations"]:
+                continue
+            if other | {"loop": other["loop"] | {"generations": loop["generations"]}} != canon:
+                continue
+            run = Run(stored.parent, other, stored.parent.name)
+            try:
+                done = run.completed()
+            except StoreError:
+                continue
+            if done > best_done:
+                best, best_done = run, done
+        return best
 
     def checkpoint(self, folder: str, name: str) -> Checkpoint:
         """The checkpoint ``name`` of a training in progress, under ``runs/<scale>/<folder>/checkpoints/``."""

@@ -227,3 +227,50 @@ def test_workers_run_their_family_without_its_own_progress_bars():
     assert quiet.progress is False and quiet.steps == 3 and quiet.key() == family.key()
     gaussian_family = GaussianFamily()
     assert _quiet(gaussian_family) is gaussian_family  # no progress field: unchanged
+
+
+def test_a_longer_or_shorter_loop_takes_over_the_stored_generations_of_the_same_loop(tmp_path, capsys):
+    calls = []
+
+    class Counting(GaussianFamily):
+        def fit(self, data, seed):
+            calls.append(seed)
+            return super().fit(data, seed)
+
+    src = GaussianSource.standard(3)
+    store = Store(tmp_path / "a")
+
+    def run(generations, store=store, seed=0):
+        cfg = LoopConfig(generations=generations, n_ini=30, n_s=20, real="fresh", n_r=10, lam=0.8, seed=seed)
+        return run_loop(Counting(), cfg, src, store=store, evaluate=trace_hook, progress=False)
+
+    short = run(3)
+    assert len(calls) == 3
+    longer = run(5)
+    assert len(calls) == 5, "the longer loop recomputed the generations that were stored"
+    assert "generations 1..3 taken from the stored run" in capsys.readouterr().err
+    # exactly what a loop computed in one go stores
+    fresh = run(5, store=Store(tmp_path / "b"))
+    np.testing.assert_array_equal(longer.metrics().value, fresh.metrics().value)
+    for t in range(1, 6):
+        np.testing.assert_array_equal(longer.output(t), fresh.output(t))
+    np.testing.assert_array_equal(short.metrics().value, fresh.metrics()[lambda d: d.generation <= 3].value)
+    # a shorter loop computes nothing; a loop with another seed takes nothing
+    calls.clear()
+    run(2)
+    assert calls == []
+    run(2, seed=1)
+    assert len(calls) == 2
+    assert len(list(stored_runs(store, "loop"))) == 4
+
+
+def test_a_damaged_run_of_another_length_is_passed_over(tmp_path):
+    src = GaussianSource.standard(3)
+    store = Store(tmp_path)
+    cfg = dict(n_ini=30, n_s=20, lam=1.0)
+    run_loop(GaussianFamily(), LoopConfig(generations=3, **cfg), src, store=store, progress=False)
+    (donor,) = stored_runs(store, "loop")
+    (donor.path / "gen-002" / "manifest.json").write_text("not json")
+    longer = run_loop(GaussianFamily(), LoopConfig(generations=4, **cfg), src, store=store, progress=False)
+    assert longer.run.completed() == 4
+    assert not any(p.samefile(donor.path / "gen-001" / "metrics.json") for p in (longer.run.path / "gen-001").iterdir())
