@@ -452,3 +452,20 @@ def test_images_become_floats_one_batch_at_a_time(monkeypatch):
     assert torch.equal(got, whole) and max(seen) == 256  # never the whole set at once
     with pytest.raises(ValueError, match="images must be uint8"):
         next(features.float_batches(x.astype(np.int32), 256))
+
+
+def test_grey_background_share_counts_digits_on_grey():
+    from madutils.data import load_mnist
+    from madutils.metrics import grey_background_share
+
+    x, _ = load_mnist("test")
+    assert grey_background_share(x) == 0.0  # MNIST leaves the frame black
+    assert grey_background_share(x[:, None]) == 0.0
+    grey = np.clip(x[:100].astype(int) + 60, 0, 255).astype(np.uint8)  # the same digits on a grey background
+    assert grey_background_share(grey) == 1.0
+    assert grey_background_share(np.concatenate([x[:300], grey])) == pytest.approx(0.25)
+    for bad, match in [(x[:0], "non-empty"), (np.zeros((2, 3, 28, 28)), "one channel"), (x[:5, 0], "images")]:
+        with pytest.raises(ValueError, match=match):
+            grey_background_share(bad)
+    with pytest.raises(ValueError, match="border"):
+        grey_background_share(x[:5], border=14)

@@ -6,7 +6,7 @@ from .features import InceptionFeatures, InceptionWeightsError, LeNetFeatures
 from .fid import fid, frechet_distance, gaussian_stats
 from .hook import ImageMetrics, ffhq_metrics, mnist_metrics
 from .prd import ReferenceSet, kth_neighbour_radii, precision_recall
-from .spectrum import high_frequency_share
+from .spectrum import grey_background_share, high_frequency_share
 from .toy import ModeMetrics, TailMetrics, mode_statistics
 from .tsne import tsne
 
@@ -22,6 +22,7 @@ __all__ = [
     "fid",
     "frechet_distance",
     "gaussian_stats",
+    "grey_background_share",
     "high_frequency_share",
     "kth_neighbour_radii",
     "mnist_metrics",
