@@ -139,6 +139,7 @@ def fan_out(
     with DistributedDataParallel on a share of every batch and sampling a share of the images (the family's
     ``ddp``), after the shared-out loops. They store what a single process stores, to round-off."""
     from . import prerequisites
+    from .loops import first_key, spread_shared_starts
     from .paths import runs_dir
     from .store import Store
 
@@ -168,6 +169,8 @@ def fan_out(
         for name, exp in built.items():
             chosen = [label for label in exp.loops if any(label.startswith(p) for p in todo[name])]
             (together if name in ddp else jobs).extend((name, label) for label in chosen)
+        # loops that share a generation 1 go to different ranks where they can, so that no rank waits for another
+        jobs = [jobs[i] for i in spread_shared_starts([(n, *first_key(built[n].loops[lb])) for n, lb in jobs])]
         store = Store(runs_dir(scale))
         mine = shard(jobs, rank)
         for name, label in mine + together:

@@ -23,7 +23,7 @@ from __future__ import annotations
 import contextlib
 import inspect
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import asdict, dataclass, is_dataclass
 from typing import Any, NamedTuple, Protocol
 
@@ -468,6 +468,25 @@ def _compute_loop(family, cfg, source, run, store, folder, config, evaluate, sto
 # -- several loops at once ------------------------------------------------------------------------------------------
 
 
+def spread_shared_starts(keys: Sequence[Hashable]) -> list[int]:
+    """An order (indices into ``keys``) in which loops with the same generation-1 key (:func:`first_key`: they share
+    their trained generation 1) come as far apart as possible: the first loop of every key, then the second of
+    every key, and so on, each round in the given order. Workers that take loops in this order train different
+    generation-1 models side by side instead of one waiting for the other to train the model they share (the
+    λ = 1 and λ = 0.5 loops of one seed come one after the other in an experiment)."""
+    seen: dict[Hashable, int] = {}
+    ranked = []
+    for i, key in enumerate(keys):
+        ranked.append((seen.get(key, 0), i))
+        seen[key] = seen.get(key, 0) + 1
+    return [i for _, i in sorted(ranked)]
+
+
+def first_key(cfg: LoopConfig) -> tuple[int, int]:
+    """What decides a loop's generation-1 model within one experiment: its n_ini and seed."""
+    return (cfg.n_ini, cfg.seed)
+
+
 def loop_workers(family: Family, jobs: int, workers: int | str = "auto") -> int:
     """How many loops :func:`run_loops` runs at once: ``workers``, or with ``"auto"`` one per core (at most
     ``jobs``) for a family on the CPU and one for a family on a GPU (``family.device``)."""
@@ -598,7 +617,10 @@ def run_loops(
     with ProcessPoolExecutor(
         n_proc, mp_context=context, initializer=_start_worker, initargs=(threads, os.getpid())
     ) as pool:
-        left = {pool.submit(_run_in_worker, family, configs[i], source, common) for i in pending}
+        queue = pending
+        if common.get("share_first", True):
+            queue = [pending[j] for j in spread_shared_starts([first_key(configs[i]) for i in pending])]
+        left = {pool.submit(_run_in_worker, family, configs[i], source, common) for i in queue}
         try:
             while left:
                 finished, left = wait(left, timeout=2.0, return_when=FIRST_COMPLETED)

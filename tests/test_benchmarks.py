@@ -63,3 +63,11 @@ def test_gpu_check_runs_tiny_on_the_cpu(tmp_path):
     assert result["stylegan"]["train_s_per_step_bf16"] > 0 and result["stylegan"]["bf16_max_pixel_difference"] >= 0
     assert result["extrapolated"]["ddpm_hours_1_gpu"] >= result["extrapolated"]["ddpm_hours_8_gpus"] > 0
     assert table.count("\n| ") >= len(parts)
+
+
+@pytest.mark.slow
+def test_loop_order_benchmark_runs_and_both_orders_store_the_same_results():
+    """benchmarks/bench_loop_order.py end to end with short pauses (the schedule, not its timing, is checked)."""
+    out = run_benchmark("bench_loop_order.py", "--pause", "0.2", "--generations", "3")
+    row = [line for line in out.splitlines() if line.startswith("| spread")]
+    assert len(row) == 1 and row[0].rstrip(" |").endswith("True")

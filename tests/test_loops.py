@@ -274,3 +274,17 @@ def test_a_damaged_run_of_another_length_is_passed_over(tmp_path):
     longer = run_loop(GaussianFamily(), LoopConfig(generations=4, **cfg), src, store=store, progress=False)
     assert longer.run.completed() == 4
     assert not any(p.samefile(donor.path / "gen-001" / "metrics.json") for p in (longer.run.path / "gen-001").iterdir())
+
+
+def test_loops_that_share_a_first_generation_are_spread_apart():
+    from madutils.loops import first_key, spread_shared_starts
+
+    assert spread_shared_starts(["a", "a", "b", "b", "c", "c"]) == [0, 2, 4, 1, 3, 5]
+    assert spread_shared_starts(["a", "b", "c"]) == [0, 1, 2]  # nothing shared: the given order
+    assert spread_shared_starts(["a", "a", "a", "b"]) == [0, 3, 1, 2]
+    assert spread_shared_starts([]) == []
+    # the λ = 1 and λ = 0.5 loops of each seed: two workers start on the generation 1 of two different seeds
+    cfgs = [LoopConfig(generations=3, n_ini=10, n_s=5, lam=lam, seed=s) for s in range(3) for lam in (1.0, 0.5)]
+    order = spread_shared_starts([first_key(c) for c in cfgs])
+    assert [(cfgs[i].seed, cfgs[i].lam) for i in order[:3]] == [(0, 1.0), (1, 1.0), (2, 1.0)]
+    assert sorted(order) == list(range(6))
