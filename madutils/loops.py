@@ -209,6 +209,15 @@ def describe(obj: Any) -> Any:
     )
 
 
+def first_family(family: Any, cfg: LoopConfig) -> Any:
+    """The family's part of the key of a shared generation-1 model: the family as it trains the n_ini real
+    images (its ``trained_on(n)``, when it has one), so that families that differ only in settings that do not
+    touch this training share it (the fresh data loops' DDPM, whose effort follows the size of its training set,
+    trains n_ini = n images exactly as the fully synthetic loops' DDPM does)."""
+    trained_on = getattr(family, "trained_on", None)
+    return describe(trained_on(cfg.n_ini) if callable(trained_on) else family)
+
+
 def compute_key(family: Any, threads: int) -> dict | None:
     """The part of a run key that says where a family computes, for families whose results depend on it
     (``thread_dependent``: PyTorch models, whose CPU kernels split sums differently with the thread count):
@@ -389,7 +398,7 @@ def _compute_loop(family, cfg, source, run, store, folder, config, evaluate, sto
 
     finished: list = []  # checkpoints of trainings whose generation is not stored yet
     shared_first = {k: v for k, v in config.items() if k in ("family", "source", "compute")}
-    shared_first |= {"n_ini": cfg.n_ini, "seed": cfg.seed}
+    shared_first |= {"family": first_family(family, cfg), "n_ini": cfg.n_ini, "seed": cfg.seed}
 
     def fit(data: Data, seed: int, checkpoint_folder: str, checkpoint_name: str) -> Any:
         # a family whose fit takes a checkpoint (StyleGAN2) saves its training state there as it goes

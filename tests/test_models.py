@@ -165,17 +165,42 @@ def test_a_smaller_training_set_trains_fewer_steps():
     assert len(small.fit(_toy_mnist(60), seed=0).losses) == 3  # ⌈400 · 2^log10(60/240)⌉ = 264 steps
 
 
+class ToyMnistSource:
+    name = "toy"
+
+    def draw(self, n, seed):
+        return _toy_mnist(n, seed)
+
+    def key(self):
+        return {"toy": 1}
+
+
+def test_a_fresh_loop_shares_generation_1_where_its_effort_rule_trains_as_the_plain_family(tmp_path, monkeypatch):
+    # notebook 04's DDPM (effort_images = n) trains n_ini = n images exactly as notebooks 02 and 03's does
+    plain = DDPMFamily(**TINY_DDPM | {"steps": 40})
+    ruled = DDPMFamily(**TINY_DDPM | {"steps": 40, "effort_images": 40})
+    assert ruled.trained_on(40) == plain and ruled.trained_on(400) == plain
+    assert ruled.trained_on(20) is ruled and plain.trained_on(20) is plain
+    steps = []
+    fit = DDPMFamily.fit
+    monkeypatch.setattr(
+        DDPMFamily, "fit", lambda self, data, seed: steps.append(self.steps_for(len(data[0]))) or fit(self, data, seed)
+    )
+    store = Store(tmp_path)
+    runs = [
+        run_loop(
+            fam, LoopConfig(generations=1, n_ini=n_ini, n_s=40, seed=0), ToyMnistSource(), store=store, progress=False
+        )
+        for fam, n_ini in [(plain, 40), (ruled, 40), (ruled, 20), (ruled, 20)]
+    ]
+    # ⌈40 · 2^log10(20/40)⌉ = 33 steps for 20 images; the second loop on 40 images and the fourth loop train nothing
+    assert steps == [40, 33], "generation 1 on 40 images was trained twice, or the one on 20 images not at all"
+    a, b = (r.generation(1).array("output_0") for r in runs[:2])
+    np.testing.assert_array_equal(a, b)  # the same model, sampled with the same seed
+
+
 def test_a_diverging_ddpm_stops_with_a_clear_error_and_keeps_stored_generations(tmp_path, monkeypatch):
-    class Source:
-        name = "toy"
-
-        def draw(self, n, seed):
-            x, y = _toy_mnist(n, seed)
-            return x, y
-
-        def key(self):
-            return {"toy": 1}
-
+    Source = ToyMnistSource
     fam = DDPMFamily(**TINY_DDPM)
     store = Store(tmp_path)
     cfg = LoopConfig(generations=3, n_ini=40, n_s=40, seed=0)

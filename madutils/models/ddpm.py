@@ -22,7 +22,7 @@ configuration.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import ClassVar
 
 import numpy as np
@@ -235,6 +235,14 @@ class DDPMFamily:
         if self.effort_images is None or n >= self.effort_images:
             return self.steps
         return max(1, math.ceil(self.steps * 2.0 ** math.log10(n / self.effort_images)))
+
+    def trained_on(self, n: int) -> DDPMFamily:
+        """This family as it trains ``n`` images: without ``effort_images`` where that does not change the steps,
+        so that a loop's generation 1 on as many images is shared with the loops of the plain family
+        (:func:`madutils.loops.first_family`)."""
+        if self.effort_images is not None and n >= self.effort_images:
+            return replace(self, effort_images=None)
+        return self
 
     # -- training --------------------------------------------------------------------------------------------
 
