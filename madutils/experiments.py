@@ -102,10 +102,6 @@ class Experiment:
         The loops share the cores as the loops of the whole experiment would (:func:`loop_workers` of ``width``
         loops), also when only a selection runs: the thread count is part of the run key of PyTorch families,
         so every notebook that reads a shared loop finds the same run."""
-        from .loops import loop_workers
-        from .utils import cpu_threads
-
-        threads = max(1, cpu_threads() // loop_workers(self.family, self.width))
         loops = run_loops(
             self.family,
             list(self.loops.values()),
@@ -115,11 +111,38 @@ class Experiment:
             evaluate=self.hook,
             store_models=self.store_models,
             workers=workers,
-            threads=threads,
+            threads=self._threads(),
             progress=progress,
             desc=desc or f"{self.folder}: {len(self.loops)} loops",
         )
         return Runs(dict(zip(self.loops, loops, strict=True)))
+
+    def stored(self, store: Store) -> Runs:
+        """The runs of this experiment as the store holds them, computing nothing: an error names the first loop
+        that is not stored with all its generations (for tools that only read, such as
+        :mod:`madutils.claims.budget`)."""
+        from .loops import run_config
+        from .utils import canonical, config_key
+
+        runs = {}
+        for label, cfg in self.loops.items():
+            config = run_config(self.family, cfg, self.source, self.hook, self._threads())
+            path = store.root / self.folder / config_key(canonical(config))
+            done = store.run(self.folder, config).completed() if (path / "config.json").is_file() else 0
+            if done < cfg.generations:
+                raise ValueError(
+                    f"loop {label!r} of {self.folder} has {done} of its {cfg.generations} generations stored "
+                    f"({path}); run its notebook (./reproduce.sh --only NN) first"
+                )
+            runs[label] = LoopRun(store.run(self.folder, config), cfg)
+        return Runs(runs)
+
+    def _threads(self) -> int:
+        # the loops share the cores as the whole experiment's would: the thread count is part of the run key
+        from .loops import loop_workers
+        from .utils import cpu_threads
+
+        return max(1, cpu_threads() // loop_workers(self.family, self.width))
 
 
 SEED_MARK = " · seed "

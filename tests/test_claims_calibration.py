@@ -2,6 +2,7 @@
 random walks with the generations and seeds of a scale, no row says ``reproduced`` for more than 5 % of them; fed a
 drift in the claimed direction, the rows find it."""
 
+import pandas as pd
 import pytest
 
 from madutils.claims import calibration
@@ -54,3 +55,44 @@ def test_two_dimensional_criteria_small():
             rows, generations=min(gens, 200), seeds=seeds, sims=30, drift=calibration.paper_direction(3.0), seed=1
         )
         assert power.reproduced.iloc[0] > 0.5, (name, power)
+
+
+def test_budget_rejudges_every_choice_of_seeds_on_the_first_generations():
+    import numpy as np
+
+    from madutils.claims import budget, c2_fully_synthetic_unbiased
+
+    df = calibration.walks(
+        calibration.IMAGE_LOOPS, 6, 3, np.random.default_rng(0), drift=calibration.paper_direction(3.0)
+    )
+    df = df[(df.real == "none") & (df.lam == 1.0)]
+    sub = budget.part(df, [0, 2], 4)
+    assert set(sub.seed) == {0, 2} and sub.generation.max() == 4 and len(sub) == len(df) * 2 / 3 * 4 / 6
+    judged = budget.rejudge(df, c2_fully_synthetic_unbiased, seeds=2, generations=4)
+    assert sorted(judged.chosen.unique()) == ["0,1", "0,2", "1,2"] and len(judged) == 3 * 3  # 3 choices × 3 rows
+    # on the whole table the rows are those of the claim itself
+    whole = budget.rejudge(df, c2_fully_synthetic_unbiased, seeds=3, generations=6)
+    assert list(whole.verdict) == [r.verdict for r in c2_fully_synthetic_unbiased(df)]
+    table = budget.summary(pd.concat([judged, whole]))
+    assert list(table.columns) == ["2 seeds × 4 gen", "3 seeds × 6 gen"]
+    assert table.iloc[:, 0].str.fullmatch(r"[0-3] of 3").all() and table.iloc[:, 1].str.fullmatch(r"[01] of 1").all()
+    with pytest.raises(ValueError, match="seeds = 4: the table has 3 seeds"):
+        budget.rejudge(df, c2_fully_synthetic_unbiased, seeds=4, generations=4)
+    with pytest.raises(ValueError, match="generations = 7"):
+        budget.rejudge(df, c2_fully_synthetic_unbiased, seeds=2, generations=7)
+    assert budget.options(10, 3) == [(3, 10), (3, 8), (3, 5), (2, 10), (2, 8), (2, 5)]
+    assert budget.options(4, 2) == [(2, 4), (2, 3)]  # never below 2 seeds or 3 generations
+
+
+def test_an_experiment_read_from_the_store_computes_nothing(tmp_path):
+    from madutils import experiments
+    from madutils.scales import GMMSizes
+    from madutils.store import Store
+
+    store = Store(tmp_path)
+    exp = experiments.gmm(sizes(GMMSizes, "smoke", iterations=3, seeds=1))
+    with pytest.raises(ValueError, match="0 of its 3 generations stored.*run its notebook"):
+        exp.stored(store)
+    assert not any(tmp_path.rglob("config.json")), "reading created a run folder"
+    ran = exp.run(store, workers=1, progress=False).table()
+    pd.testing.assert_frame_equal(exp.stored(store).table(), ran)
