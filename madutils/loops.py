@@ -497,8 +497,14 @@ def first_key(cfg: LoopConfig) -> tuple[int, int]:
 
 
 def loop_workers(family: Family, jobs: int, workers: int | str = "auto") -> int:
-    """How many loops :func:`run_loops` runs at once: ``workers``, or with ``"auto"`` one per core (at most
-    ``jobs``) for a family on the CPU and one for a family on a GPU (``family.device``)."""
+    """How many loops :func:`run_loops` runs at once: ``workers``, or with ``"auto"`` for a family on the CPU one
+    per core (at most ``jobs``), and one per loop when the loops do not divide evenly among the cores (up to four
+    loops per core); for a family on a GPU (``family.device``) one.
+
+    Every generation of a loop waits for the one before, so three loops on two cores, one per core, run two side
+    by side and then the third alone with a core idle; three processes sharing the two cores finish together
+    instead (1.20x sooner for three short WGAN-GP loops, ``benchmarks/bench_uneven_loops.py``). With more loops
+    than cores every worker computes with one thread either way, so the run keys do not change."""
     if workers != "auto":
         return check_int(workers, "workers", 1)
     from .utils import cpu_threads, resolve_device
@@ -508,7 +514,12 @@ def loop_workers(family: Family, jobs: int, workers: int | str = "auto") -> int:
         on_cpu = resolve_device(device) == "cpu"
     except (ImportError, ValueError):
         on_cpu = True
-    return max(1, min(jobs, cpu_threads())) if on_cpu else 1
+    if not on_cpu:
+        return 1
+    cores = cpu_threads()
+    if jobs <= cores or jobs % cores == 0 or jobs > 4 * cores:
+        return max(1, min(jobs, cores))
+    return jobs
 
 
 def _start_worker(threads: int, parent: int) -> None:
@@ -622,7 +633,9 @@ def run_loops(
     bar = tqdm(total=total, initial=done(), desc=label, unit="gen", disable=not progress, leave=False)
     errors: list[BaseException] = []
     context = multiprocessing.get_context("spawn")  # no fork of a process that holds torch's threads
-    n_proc = min(n_workers, len(pending))
+    # the processes follow the loops still to compute (a resumed experiment whose stored loops leave an uneven
+    # number gets one per loop); their thread count stays that of all the loops
+    n_proc = min(loop_workers(family, len(pending), workers), len(pending))
     with ProcessPoolExecutor(
         n_proc, mp_context=context, initializer=_start_worker, initargs=(threads, os.getpid())
     ) as pool:

@@ -71,3 +71,12 @@ def test_loop_order_benchmark_runs_and_both_orders_store_the_same_results():
     out = run_benchmark("bench_loop_order.py", "--pause", "0.2", "--generations", "3")
     row = [line for line in out.splitlines() if line.startswith("| spread")]
     assert len(row) == 1 and row[0].rstrip(" |").endswith("True")
+
+
+@pytest.mark.slow
+def test_uneven_loops_benchmark_stores_the_same_results_with_one_worker_per_loop(monkeypatch):
+    """benchmarks/bench_uneven_loops.py end to end on three tiny WGAN-GP loops (the results, not the timing)."""
+    monkeypatch.setenv("MAD_THREADS", "2")  # two cores, whatever the machine has
+    out = run_benchmark("bench_uneven_loops.py", "--loops", "3", "--steps", "2", "--generations", "2")
+    row = [line for line in out.splitlines() if line.startswith("| 2 cores")]
+    assert len(row) == 1 and row[0].rstrip(" |").endswith("yes")

@@ -211,6 +211,10 @@ def test_loop_workers(monkeypatch):
     family = GaussianFamily()
     assert loop_workers(family, jobs=1) == 1
     assert loop_workers(family, jobs=8) == 4 and loop_workers(family, jobs=3) == 3
+    # loops that do not divide evenly among the cores share them, one process each (up to four loops per core)
+    assert loop_workers(family, jobs=6) == 6 and loop_workers(family, jobs=12) == 4
+    assert loop_workers(family, jobs=16) == 4 and loop_workers(family, jobs=15) == 15
+    assert loop_workers(family, jobs=17) == 4
     assert loop_workers(family, jobs=8, workers=3) == 3
     with pytest.raises(ValueError, match="workers"):
         loop_workers(family, jobs=2, workers=0)
