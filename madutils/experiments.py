@@ -128,13 +128,14 @@ class Experiment:
         for label, cfg in self.loops.items():
             config = run_config(self.family, cfg, self.source, self.hook, self._threads())
             path = store.root / self.folder / config_key(canonical(config))
-            done = store.run(self.folder, config).completed() if (path / "config.json").is_file() else 0
+            run = store.run(self.folder, config) if (path / "config.json").is_file() else None
+            done = run.completed() if run is not None else 0
             if done < cfg.generations:
                 raise ValueError(
                     f"loop {label!r} of {self.folder} has {done} of its {cfg.generations} generations stored "
                     f"({path}); run its notebook (./reproduce.sh --only NN) first"
                 )
-            runs[label] = LoopRun(store.run(self.folder, config), cfg)
+            runs[label] = LoopRun(run, cfg)
         return Runs(runs)
 
     def _threads(self) -> int:

@@ -69,7 +69,7 @@ class Case:
     """One group of loops and the claim rows that read them."""
 
     name: str
-    table: Callable[[str], pd.DataFrame]  # scale -> the stored table
+    table: Callable[[], pd.DataFrame]  # the stored table of the loops
     rows: Callable[[pd.DataFrame], list[ClaimResult]]
     generations: int
     seeds: int
@@ -102,8 +102,8 @@ def cases(scale: str) -> list[Case]:
     def store() -> Store:
         return Store(runs_dir(scale))
 
-    def ddpm(*prefixes: str) -> Callable[[str], pd.DataFrame]:
-        def table(scale: str) -> pd.DataFrame:
+    def ddpm(*prefixes: str) -> Callable[[], pd.DataFrame]:
+        def table() -> pd.DataFrame:
             exp = experiments.ddpm(d, 0, "cpu")
             names = [n for p in prefixes for n in exp.labels(p)]
             return exp.select(*names).stored(store()).table()
@@ -130,21 +130,21 @@ def cases(scale: str) -> list[Case]:
         ),
         Case(
             "DDPM fresh data (C5; notebook 04)",
-            lambda scale: experiments.ddpm_fresh(d, 0, "cpu").stored(store()).table(),
+            lambda: experiments.ddpm_fresh(d, 0, "cpu").stored(store()).table(),
             c5_fresh_images,
             d.fresh_generations,
             d.seeds,
         ),
         Case(
             "WGAN-GP (C10; notebook 05)",
-            lambda scale: experiments.wgan(w, 0, "cpu").stored(store()).table(),
+            lambda: experiments.wgan(w, 0, "cpu").stored(store()).table(),
             lambda df: c2_fully_synthetic_unbiased(df, figure="fig13", model="WGAN-GP on MNIST", claim="C10"),
             w.generations,
             w.seeds,
         ),
         Case(
             "flow (C11; notebook 05)",
-            lambda scale: experiments.flow(f, 0).stored(store()).table(),
+            lambda: experiments.flow(f, 0).stored(store()).table(),
             c11_flow_tails,
             f.generations,
             f.seeds,
@@ -160,7 +160,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--scale", default="small")
     args = parser.parse_args(argv)
     for case in cases(args.scale):
-        df = case.table(args.scale)
+        df = case.table()
         judged = pd.concat([rejudge(df, case.rows, k, g) for k, g in options(case.generations, case.seeds)])
         table = summary(judged).reset_index().drop(columns="claim")
         print(f"\n### {case.name}\n")
