@@ -200,11 +200,10 @@ def test_a_fresh_loop_shares_generation_1_where_its_effort_rule_trains_as_the_pl
 
 
 def test_a_diverging_ddpm_stops_with_a_clear_error_and_keeps_stored_generations(tmp_path, monkeypatch):
-    Source = ToyMnistSource
     fam = DDPMFamily(**TINY_DDPM)
     store = Store(tmp_path)
     cfg = LoopConfig(generations=3, n_ini=40, n_s=40, seed=0)
-    run_loop(fam, LoopConfig(generations=1, n_ini=40, n_s=40, seed=0), Source(), store=store, progress=False)
+    run_loop(fam, LoopConfig(generations=1, n_ini=40, n_s=40, seed=0), ToyMnistSource(), store=store, progress=False)
     # generation 1 comes from the shared first-generation cache, so the first training of this run is generation 2
 
     def nan_loss(pred, target):
@@ -212,7 +211,7 @@ def test_a_diverging_ddpm_stops_with_a_clear_error_and_keeps_stored_generations(
 
     monkeypatch.setattr(ddpm_mod.F, "mse_loss", nan_loss)
     with pytest.raises(LoopError, match="generation 2.*diverged.*resumes at generation 2"):
-        run_loop(fam, cfg, Source(), store=store, progress=False)
+        run_loop(fam, cfg, ToyMnistSource(), store=store, progress=False)
     (run,) = [r for r in stored_runs(store, "loop") if r.config["loop"]["generations"] == 3]
     assert run.completed() == 1
 
