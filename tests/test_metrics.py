@@ -318,13 +318,35 @@ def test_image_metrics_hook_in_the_engine(lenet, tmp_path):
         progress=False,
     )
     m = run.metrics().pivot_table(index="generation", columns="metric", values="value")
-    assert list(m.columns) == ["coverage", "density", "fid", "fid_se", "label_accuracy", "precision", "recall"]
+    prdc = ["coverage", "density", "precision", "recall"]
+    assert sorted(m.columns) == sorted(["fid", "fid_se", "label_accuracy", *prdc, *[f"{k}_full" for k in prdc]])
+    # 500 samples against 500 of the 2,000 reference digits: coverage of a faithful resampler is high, while
+    # against all 2,000 most reference balls stay empty
+    assert m.coverage.iloc[0] > 0.6 > m.coverage_full.iloc[0]
     assert m.label_accuracy.iloc[0] > 0.95  # real digits, resampled: LeNet reads them right
     # resampling with replacement loses distinct images each generation: recall falls
     assert m.recall.iloc[-1] < m.recall.iloc[0]
     g = run.generation(2)
     assert g.array("features").shape == (50, 84) and g.array("grid").shape == (16, 1, 28, 28)
     assert g.array("labels").shape == (50,)
+
+
+def test_equal_set_sizes_compare_as_many_reference_points_as_fakes():
+    rng = np.random.default_rng(0)
+    real = rng.normal(size=(5000, 8)).astype(np.float32)
+    fake = rng.normal(size=(500, 8)).astype(np.float32)  # the same distribution
+    ref = ReferenceSet(real)
+    equal, full = ref.prdc_equal(fake), ref.prdc(fake)
+    sub = ref.subset(500)
+    assert len(sub.features) == 500 and sub is ref.subset(500)  # one fixed subset, made once
+    assert equal == sub.prdc(fake)
+    # the same distribution on equal sizes: coverage near 1 and precision near recall; against 10x the points
+    # coverage collapses and precision is inflated
+    assert equal["coverage"] > 0.9 and full["coverage"] < 0.5
+    assert abs(equal["precision"] - equal["recall"]) < 0.05 < full["precision"] - equal["precision"]
+    # more fakes than reference points: the first len(reference) fakes
+    assert ReferenceSet(real[:300]).prdc_equal(fake) == ReferenceSet(real[:300]).prdc(fake[:300])
+    assert ref.subset(10**6) is ref
 
 
 def test_covering_radii_agree_with_precision_and_name_the_balls():

@@ -24,6 +24,12 @@ class ImageMetrics:
     of artifacts) is recorded as ``hf_share``. Besides FID, precision and recall (the paper's metrics) it records
     density and coverage (secondary measures), ``fid_resamples`` bootstrap standard error of FID (``fid_se``, the
     noise the claims compare with) and, for conditional models, LeNet's label accuracy.
+
+    Precision, recall, density and coverage compare equal set sizes (``equal_sizes``, the default): the generation's
+    samples against as many reference points, one fixed subset of the reference for every loop and seed
+    (:meth:`~madutils.metrics.prd.ReferenceSet.prdc_equal`), as Kynkäänniemi et al. do; the same four measured
+    against the whole reference are kept as ``precision_full`` etc., so that a reader can see what the sizes change
+    (notebook 02). FID always uses the whole reference.
     """
 
     embed: Callable
@@ -32,8 +38,10 @@ class ImageMetrics:
     keep_images: int = 64
     spectrum: bool = False
     fid_resamples: int = 10
+    equal_sizes: bool = True
 
     VERSION = 2  # 2: density, coverage and the bootstrap standard error of FID (fid_se) are recorded as well
+    PRDC = ("precision", "recall", "density", "coverage")
 
     def key(self) -> dict:
         embed_key = self.embed.key() if hasattr(self.embed, "key") else type(self.embed).__name__
@@ -45,12 +53,20 @@ class ImageMetrics:
             "metrics": self.VERSION,
             "fid_resamples": self.fid_resamples,
         }
-        return key | ({"spectrum": True} if self.spectrum else {})
+        key |= {"spectrum": True} if self.spectrum else {}
+        return key | ({"equal_sizes": True} if self.equal_sizes else {})
+
+    @property
+    def min_samples(self) -> int:
+        """The fewest samples a generation can be measured on: k + 1 for the k-NN radii of precision and recall."""
+        return self.reference.k + 1
 
     def __call__(self, model, output, t: int) -> dict:
         images, labels = (output[0], output[1]) if isinstance(output, tuple) else (output, None)
         feats = self.embed(images)
         result: dict = self.reference.evaluate(feats, self.fid_resamples)
+        if self.equal_sizes:
+            result |= {f"{name}_full": result[name] for name in self.PRDC} | self.reference.prdc_equal(feats)
         if self.spectrum:
             from .spectrum import high_frequency_share
 

@@ -342,6 +342,7 @@ class ReferenceSet:
     device: str = "cpu"
     with_fid: bool = True
     digest: str = field(init=False)
+    _subsets: dict = field(init=False, repr=False, compare=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         from ..gaussian import psd_factor
@@ -361,6 +362,29 @@ class ReferenceSet:
 
     def key(self) -> dict:
         return {"reference": self.digest, "n": int(self.features.shape[0]), "k": self.k}
+
+    def subset(self, n: int) -> ReferenceSet:
+        """A reference of ``n`` of these points for precision and recall on equal set sizes: the first ``n`` of one
+        fixed random order of the points (seed 0), the same for every loop, seed and generation; the whole set when
+        ``n`` is not smaller. k-NN precision and recall depend on both set sizes (a k-th neighbour radius shrinks
+        as its set grows), and Kynkäänniemi et al. compare sets of equal size; an evaluation with fewer real than
+        fake points compares the first ``len(reference)`` fakes instead (:meth:`prdc_equal`)."""
+        n = check_int(n, "n", self.k + 1)
+        if n >= len(self.features):
+            return self
+        if n not in self._subsets:
+            order = np.random.default_rng(0).permutation(len(self.features))[:n]
+            self._subsets[n] = ReferenceSet(
+                self.features[np.sort(order)], k=self.k, block=self.block, device=self.device, with_fid=False
+            )
+        return self._subsets[n]
+
+    def prdc_equal(self, fake) -> dict[str, float]:
+        """:meth:`prdc` on equal set sizes: m = min(len(fake), len(reference)) fakes (the first m; a generation's
+        samples come in random order) against :meth:`subset` (m)."""
+        f = check_features(fake, "fake", dim=self.features.shape[1], min_rows=self.k + 1)
+        m = min(len(f), len(self.features))
+        return self.subset(m).prdc(f[:m])
 
     @property
     def radii(self) -> np.ndarray:

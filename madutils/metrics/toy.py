@@ -41,7 +41,8 @@ def mode_statistics(samples: np.ndarray, std: float = MODE_STD) -> dict[str, flo
 @dataclass
 class ModeMetrics:
     """Evaluation hook for the 2-D loops: the diversity measures of Fig. 15 (:func:`mode_statistics`) and precision
-    and recall (k = 5) against a fixed set of real samples."""
+    and recall (k = 5) against a fixed set of real samples, on equal set sizes
+    (:meth:`~madutils.metrics.prd.ReferenceSet.prdc_equal`)."""
 
     reference: np.ndarray
     k: int = 5
@@ -49,11 +50,16 @@ class ModeMetrics:
     def __post_init__(self) -> None:
         self._ref = ReferenceSet(np.asarray(self.reference, dtype=np.float64), k=self.k, with_fid=False)
 
+    @property
+    def min_samples(self) -> int:
+        return self.k + 1
+
     def key(self) -> dict:
-        return {"mode_metrics": self._ref.key()}
+        return {"mode_metrics": self._ref.key(), "equal_sizes": True}
 
     def __call__(self, model, output, t: int) -> dict:
-        p, r = self._ref.precision_recall(output)
+        pr = self._ref.prdc_equal(output)
+        p, r = pr["precision"], pr["recall"]
         return mode_statistics(output) | {"precision": p, "recall": r}
 
 
@@ -62,7 +68,7 @@ class TailMetrics:
     """Evaluation hook for the Rosenbrock loop: how much of the tails is left. ``tail_mass`` is the fraction of
     samples with |x1| > 2 (4.55 % under the reference), ``x1_std`` the spread of x1 (1 under the reference),
     ``x2_q99`` the 99th percentile of x2 (the reference's long upper tail), and precision and recall (k = 5)
-    against a fixed set of real samples."""
+    against a fixed set of real samples, on equal set sizes."""
 
     reference: np.ndarray
     k: int = 5
@@ -70,12 +76,17 @@ class TailMetrics:
     def __post_init__(self) -> None:
         self._ref = ReferenceSet(np.asarray(self.reference, dtype=np.float64), k=self.k, with_fid=False)
 
+    @property
+    def min_samples(self) -> int:
+        return self.k + 1
+
     def key(self) -> dict:
-        return {"tail_metrics": self._ref.key()}
+        return {"tail_metrics": self._ref.key(), "equal_sizes": True}
 
     def __call__(self, model, output, t: int) -> dict:
         x = np.asarray(output)
-        p, r = self._ref.precision_recall(x)
+        pr = self._ref.prdc_equal(x)
+        p, r = pr["precision"], pr["recall"]
         return {
             "tail_mass": float(np.mean(np.abs(x[:, 0]) > 2)),
             "x1_std": float(x[:, 0].std()),
