@@ -10,7 +10,7 @@ usage() {
   cat <<'EOF'
 usage: ./reproduce.sh [--scale smoke|small|paper] [--only NN [NN ...]] [--jobs N] [--gpus N] [--help]
 
-  --scale S     sizes of every experiment (default: small). smoke: seconds, numbers mean nothing;
+  --scale S     sizes of every experiment (default: $MAD_SCALE, else small). smoke: seconds, numbers mean nothing;
                 small: every figure on a 2-core CPU; paper: the paper's sizes (GPUs).
   --only NN...  run only these notebooks, by number (e.g. --only 01 04)
   --jobs N      run N notebooks at once (default 1); CPU threads are shared between them
@@ -19,13 +19,14 @@ usage: ./reproduce.sh [--scale smoke|small|paper] [--only NN [NN ...]] [--jobs N
                 store; README, "Several GPUs", has the recipe for several machines
   --help        this text
 
-Writes executed notebooks to runs/<scale>/notebooks/, figures to figures/<scale>/figNN_slug.png, the claims
+Writes executed notebooks and logs to runs/<scale>/notebooks/<run>/ (latest: runs/<scale>/notebooks/latest/), figures to figures/<scale>/figNN_slug.png, the claims
 table to figures/<scale>/claims.csv and the gallery to figures/<scale>/README.md. Exits non-zero when a notebook
 fails.
 EOF
 }
 
-SCALE=small
+# MAD_SCALE (as the notebooks read it) sets the default scale; --scale overrides it
+SCALE="${MAD_SCALE:-small}"
 JOBS=1
 GPUS=0
 ONLY=()
@@ -48,7 +49,10 @@ while [ $# -gt 0 ]; do
     *) echo "unknown option: $1" >&2; usage >&2; exit 2 ;;
   esac
 done
-case "$SCALE" in smoke|small|paper) ;; *) echo "error: unknown scale '$SCALE' (smoke, small or paper)" >&2; exit 2 ;; esac
+case "$SCALE" in
+  smoke|small|paper) ;;
+  *) echo "error: unknown scale '$SCALE' (from --scale or MAD_SCALE); use smoke, small or paper" >&2; exit 2 ;;
+esac
 if ! [[ "$JOBS" =~ ^[1-9][0-9]*$ ]]; then echo "error: --jobs needs a positive integer, got '$JOBS'" >&2; exit 2; fi
 if ! [[ "$GPUS" =~ ^[0-9]+$ ]]; then echo "error: --gpus needs a number of GPUs, got '$GPUS'" >&2; exit 2; fi
 
@@ -64,8 +68,12 @@ done
 . .ci/env.sh
 mad_env || exit 1
 
-OUT="runs/$SCALE/notebooks"
+# every run keeps its own executed notebooks and logs (two runs on one store never write into each other's);
+# runs/<scale>/notebooks/latest points to the newest
+RUN_ID="$(date +%Y%m%d-%H%M%S)-$$"
+OUT="runs/$SCALE/notebooks/$RUN_ID"
 mkdir -p "$OUT" "figures/$SCALE"
+ln -sfn "$RUN_ID" "runs/$SCALE/notebooks/latest"
 TIMINGS="runs/$SCALE/timings.tsv"
 CORES="$(python -c 'import os; print(len(os.sched_getaffinity(0)))')"
 export MAD_THREADS="${MAD_THREADS:-$(( CORES / JOBS > 0 ? CORES / JOBS : 1 ))}"

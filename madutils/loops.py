@@ -30,7 +30,7 @@ from typing import Any, NamedTuple, Protocol
 import numpy as np
 import pandas as pd
 
-from .store import Generation, MemoryRun, Run, Store
+from .store import Generation, MemoryRun, Run, Store, StoreError
 from .utils import agree, barrier, canonical, check_int, check_lam, config_key, derive_seed, process_group
 
 LOOP_KINDS = ("none", "fixed", "fresh")
@@ -84,6 +84,14 @@ class LoopConfig:
         check_int(self.memory, "memory", 1)
         check_int(self.seed, "seed", 0)
         object.__setattr__(self, "lam", check_lam(self.lam))
+        if not isinstance(self.accumulate, (bool, np.bool_)):
+            raise ValueError(f"accumulate = {self.accumulate!r} must be True or False")
+        object.__setattr__(self, "accumulate", bool(self.accumulate))
+        if self.memory > self.generations:
+            raise ValueError(
+                f"memory = {self.memory} is more than the {self.generations} generations: no generation has that "
+                f"many earlier models; use memory <= {self.generations}"
+            )
         if self.real == "fresh" and self.n_r == 0:
             raise ValueError("n_r = 0 in a fresh data loop: it needs n_r >= 1 new real samples every generation")
         if self.real == "fixed" and not 1 <= self.n_r <= self.n_ini:
@@ -261,6 +269,31 @@ class LoopRun:
 Evaluator = Callable[[Any, Data, int], dict]
 
 
+def check_evaluable(cfg: LoopConfig, evaluate: Evaluator | None) -> None:
+    """Refuse, before anything trains, a loop whose generations have fewer samples than its evaluation hook needs
+    (the hook's ``min_samples``: k + 1 for k-NN precision and recall)."""
+    need = getattr(evaluate, "min_samples", 0) if evaluate is not None else 0
+    if need and cfg.n_out < need:
+        name = "n_eval" if cfg.n_eval >= cfg.n_s else "n_s"
+        raise ValueError(
+            f"each generation of this loop draws {cfg.n_out} samples ({name} = {cfg.n_out}), but its evaluation "
+            f"hook {type(evaluate).__name__} needs at least {need}; raise the number of samples (in a notebook: "
+            "the parameter n, or the scale's sizes)"
+        )
+
+
+def check_finite(data: Any, what: str) -> None:
+    """Raise ``ValueError`` naming ``what`` when a floating array of ``data`` (an array, a tuple of arrays or a
+    dict of values) holds NaN or infinity."""
+    items = data.items() if isinstance(data, dict) else enumerate(data if isinstance(data, tuple) else (data,))
+    for name, value in items:
+        a = np.asarray(value)
+        if a.dtype.kind in "fc" and not np.isfinite(a).all():
+            bad = int(a.size - np.isfinite(a).sum())
+            where = f"{name!r}" if isinstance(name, str) else f"array {name}"
+            raise ValueError(f"{what} returned non-finite values ({bad} of {a.size} in {where} are NaN or inf)")
+
+
 def run_config(family: Family, cfg: LoopConfig, source: RealSource, evaluate: Evaluator | None, threads: int) -> dict:
     """What a run is keyed by in the store: everything that changes its results."""
     config = {"loop": cfg, "family": describe(family), "source": describe(source), "evaluate": describe(evaluate)}
@@ -315,6 +348,7 @@ def run_loop(
     from .utils import cpu_threads
 
     threads = cpu_threads() if threads is None else check_int(threads, "threads", 1)
+    check_evaluable(cfg, evaluate)
     config = run_config(family, cfg, source, evaluate, threads)
     run = store.run(folder, config) if store is not None else MemoryRun(canonical(config))
     group = process_group() if getattr(family, "ddp", False) else None
@@ -324,6 +358,7 @@ def run_loop(
     try:
         with run.lock() if group is None or group[0] == 0 else contextlib.nullcontext():
             if store is not None and (group is None or group[0] == 0):
+                run.remove_temporary()  # under the lock: only killed writers leave them
                 _adopt_generations(store, folder, config, run, cfg)
             _compute_loop(
                 family, cfg, source, run, store, folder, config, evaluate, store_models, share_first, progress, desc
@@ -332,6 +367,16 @@ def run_loop(
         if before is not None:
             _set_threads(before)
     return LoopRun(run, cfg)
+
+
+def _check_output(family: Any, output: Data) -> None:
+    """A generation's synthetic output must be finite, or pass the family's own ``check_output`` (a family whose
+    samples may hold NaN or inf on purpose declares what is valid there); otherwise nothing is stored."""
+    own = getattr(family, "check_output", None)
+    if callable(own):
+        own(output)
+    else:
+        check_finite(output, f"the family {getattr(family, 'name', type(family).__name__)!r} (its samples)")
 
 
 def _adopt_generations(store: Store, folder: str, config: dict, run, cfg: LoopConfig) -> None:
@@ -445,14 +490,20 @@ def _compute_loop(family, cfg, source, run, store, folder, config, evaluate, sto
                 model = fit(data, derive_seed(cfg.seed, t, "fit"), folder, f"{run.key}-gen-{t:03d}")
                 del data  # the training set is not needed for sampling and evaluation
             output = family.sample(model, cfg.n_out, cfg.lam, derive_seed(cfg.seed, t, "sample")) if cfg.n_out else None
+            if output is not None:
+                _check_output(family, output)
             result = evaluate(model, output, t) if evaluate is not None and writer else {}
+            check_finite(result, f"the evaluation hook {type(evaluate).__name__}")
         except (KeyboardInterrupt, LoopError):
             raise
+        except StoreError as exc:  # a stored input that cannot be used: its own message says what to delete
+            raise LoopError(f"generation {t} of {folder} cannot be computed: {exc}") from exc
         except Exception as exc:
             where = f"run {run.path}" if store is not None else "this run"
+            stored = f"Generations 1..{t - 1} of {where} are stored" if t > 1 else f"Nothing of {where} is stored"
             raise LoopError(
-                f"generation {t} of {folder} failed: {type(exc).__name__}: {exc}. Generations 1..{t - 1} of "
-                f"{where} are stored; rerunning resumes at generation {t}."
+                f"generation {t} of {folder} failed: {type(exc).__name__}: {exc}. {stored}, and nothing of "
+                f"generation {t}; rerunning (after a fix) resumes at generation {t}."
             ) from exc
         metrics = {k: v for k, v in result.items() if np.ndim(v) == 0}
         arrays = {k: np.asarray(v) for k, v in result.items() if np.ndim(v) > 0}
@@ -610,6 +661,8 @@ def run_loops(
     from .utils import cpu_threads
 
     configs = list(configs)
+    for cfg in configs:  # before any training: sizes the hook cannot evaluate are refused now
+        check_evaluable(cfg, evaluate)
     n_workers = loop_workers(family, max(1, len(configs)), workers)
     threads = max(1, cpu_threads() // n_workers) if threads is None else check_int(threads, "threads", 1)
     runs = [store.run(folder, run_config(family, cfg, source, evaluate, threads)) for cfg in configs]

@@ -3,6 +3,7 @@ claims writers bound to that notebook, and the environment footer."""
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import platform
@@ -19,7 +20,7 @@ from .paths import figures_dir, project_root, runs_dir
 from .prerequisites import Report
 from .scales import check_scale
 from .store import Store
-from .utils import check_int, cpu_threads, resolve_device, seed_everything
+from .utils import check_int, check_lam, cpu_threads, resolve_device, seed_everything
 
 
 @dataclass
@@ -113,10 +114,135 @@ class NotebookContext:
         return "\n".join(lines)
 
 
+# -- the parameters cell ------------------------------------------------------------------------------------------
+
+
+class ParameterError(ValueError):
+    """A notebook parameter that cannot be used (unknown, of the wrong type, or out of range); the message names it."""
+
+
+def _declared(source: str) -> dict[str, str] | None:
+    """The typed assignments ``name: type = value`` of a parameters cell (name → annotation), or ``None`` when
+    ``source`` is not a parameters cell (every parameters cell declares ``scale: str``)."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return None
+    found = {
+        node.target.id: ast.unparse(node.annotation)
+        for node in tree.body
+        if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name)
+    }
+    return found if "scale" in found else None
+
+
+def _assigned(source: str) -> list[str]:
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return []
+    return [t.id for node in tree.body if isinstance(node, ast.Assign) for t in node.targets if isinstance(t, ast.Name)]
+
+
+def _scalar(name: str, kind: str, value):
+    how = f"pass it as a number, e.g. -p {name} 3" if kind != "str" else f"pass it as text, e.g. -p {name} smoke"
+    if kind == "str":
+        if not isinstance(value, str):
+            raise ParameterError(f"parameter {name} = {value!r} must be text; {how}")
+        return value
+    if isinstance(value, str):
+        try:
+            value = ast.literal_eval(value.strip())
+        except (ValueError, SyntaxError):
+            raise ParameterError(f"parameter {name} = {value!r} is not a number; {how}") from None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ParameterError(f"parameter {name} = {value!r} is not a number; {how}")
+    if kind == "int":
+        if float(value) != int(value):
+            raise ParameterError(f"parameter {name} = {value!r} must be a whole number; {how}")
+        return int(value)
+    return float(value)
+
+
+def coerce_parameter(name: str, annotation: str, value):
+    """A parameter's value as its declared type (``int``, ``float``, ``str``, ``list[float]``, ``list[int]``):
+    text from the command line (``papermill -p lams "[1.0, 0.7]"``) is parsed, a single number becomes a list of
+    one; ``None`` keeps the scale's value. λ values (parameters named ``lams`` or ``*_lams``) must lie in (0, 1].
+    Anything else is a :class:`ParameterError` that names the parameter and says how to pass it."""
+    if value is None:
+        return None
+    kind = annotation.replace(" ", "").removesuffix("|None")
+    if kind.startswith(("list[", "tuple[")):
+        item = kind[kind.index("[") + 1 : -1]
+        if isinstance(value, str):
+            try:
+                value = ast.literal_eval(value.strip())
+            except (ValueError, SyntaxError):
+                raise ParameterError(
+                    f'parameter {name} = {value!r} is not a list; pass it as -p {name} "[1.0, 0.7]" or '
+                    f'-y "{name}: [1.0, 0.7]"'
+                ) from None
+        values = list(value) if isinstance(value, (list, tuple)) else [value]
+        if not values:
+            raise ParameterError(f"parameter {name} is an empty list; give at least one value (None: the scale's)")
+        values = [_scalar(name, item, v) for v in values]
+        if name == "lams" or name.endswith("_lams"):
+            for v in values:
+                try:
+                    check_lam(v, name)
+                except ValueError as exc:
+                    raise ParameterError(f"parameter {exc}") from None
+        return values
+    if kind in ("int", "float", "str"):
+        return _scalar(name, kind, value)
+    return value
+
+
+def check_parameters(namespace: dict | None = None) -> dict[str, object]:
+    """Check the values of a notebook's parameters cell before any work, in the kernel that ran it: a parameter
+    that papermill injected but the cell does not declare stops the run (``-p lamz 0.5``); every declared one is
+    converted to its declared type (:func:`coerce_parameter`) in ``namespace`` (the notebook's globals; default:
+    the running IPython kernel's). The cells the kernel ran (IPython's ``In``) say which names the parameters cell
+    declares (its latest run) and which papermill injected after it (a cell that starts with ``# Parameters``).
+    Returns the checked values; outside IPython, or without a parameters cell, it does nothing."""
+    if namespace is None:
+        try:
+            from IPython import get_ipython
+        except ImportError:  # pragma: no cover - IPython comes with the notebooks extra
+            return {}
+        shell = get_ipython()
+        if shell is None:
+            return {}
+        namespace = shell.user_ns
+    declared: dict[str, str] | None = None
+    injected: list[str] = []
+    for source in namespace.get("In") or []:
+        cell = _declared(source)
+        if cell is not None:
+            declared, injected = cell, []
+        elif declared is not None and source.lstrip().startswith("# Parameters"):
+            injected += _assigned(source)
+    if declared is None:
+        return {}
+    unknown = sorted(set(injected) - set(declared))
+    if unknown:
+        raise ParameterError(
+            f"unknown parameter{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}: this notebook's parameters are "
+            f"{', '.join(declared)} (papermill --help-notebook lists them); nothing was run"
+        )
+    checked = {}
+    for name, annotation in declared.items():
+        if name in namespace:
+            namespace[name] = checked[name] = coerce_parameter(name, annotation, namespace[name])
+    return checked
+
+
 def setup_notebook(notebook: str, scale: str, seed: int = 0, device: str = "auto") -> NotebookContext:
-    """Validate the notebook id, scale and seed, check the notebook's prerequisites (at the ``paper`` scale:
-    :func:`madutils.prerequisites.check`), seed everything, apply the theme, choose the device and open the scale's
-    store."""
+    """Check the parameters (:func:`check_parameters`), validate the notebook id, scale and seed, check the
+    notebook's prerequisites (at the ``paper`` scale: :func:`madutils.prerequisites.check`), seed everything, apply
+    the theme, choose the device and open the scale's store."""
+    checked = check_parameters()
+    scale, seed, device = checked.get("scale", scale), checked.get("seed", seed), checked.get("device", device)
     registry.notebook(notebook)
     check_scale(scale)
     check_int(seed, "seed", 0)

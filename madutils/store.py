@@ -9,10 +9,17 @@ Layout (DESIGN.md)::
     runs/<scale>/<folder>/cache/<key>/...            single results (a Monte Carlo grid point, a shared fit)
 
 A generation folder is written under a temporary name and renamed into place when complete, so a killed process
-leaves either a complete generation or a temporary folder that the next run deletes. Every file is listed with its
-size and sha256 in ``manifest.json``; every read checks the file it reads against both, and a file that does not
-match is reported as corrupted, never silently used or deleted. A run is computed under a per-run lock, so two
-processes never compute the same loop.
+leaves either a complete generation or a temporary folder. Temporary folders are deleted only by a process that
+holds the lock of their run (or cached result): every writer holds that lock while it writes, and the operating
+system (or the file server's lock manager, on a shared disk) releases it only when the holder is gone, so a
+temporary folder found under the lock belongs to nobody. No process ever decides from a process id that a writer
+is gone: a reader on another machine, or in another PID namespace (a container), cannot see the writer's
+processes. Every file is listed with its size and sha256 in ``manifest.json``, which carries the checksum of its own
+listing; every read checks the file it reads against both, and a file that does not match is reported as
+corrupted, never silently used or deleted. A run's ``config.json`` is checked against the folder's name (the hash
+of the configuration) before the run is read or taken over. A run is computed under a per-run lock, so two
+processes never compute the same loop. A write that fails (a full disk) removes what it had written and says
+where, how much was needed and what to do.
 """
 
 from __future__ import annotations
@@ -62,6 +69,34 @@ def _write_json(path: Path, obj: Any) -> None:
     path.write_text(json.dumps(obj, indent=1, sort_keys=True, default=float) + "\n")
 
 
+def write_error(exc: OSError, path: Path, needed: int | None = None) -> StoreError:
+    """A failed write as an error that names the path and says what to do (for a full disk: the bytes needed and
+    free, and where to free space or move the results)."""
+    import errno
+
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT) or "requested and" in str(exc):
+        existing = next((p for p in (path, *path.parents) if p.exists()), Path("."))
+        try:
+            free = shutil.disk_usage(existing).free
+        except OSError:
+            free = None
+        size = f"{needed:,} bytes needed, " if needed else ""
+        room = f"{free:,} bytes free" if free is not None else "free space unknown"
+        return StoreError(
+            f"no space left on the disk of {path} ({size}{room}); nothing was stored for this result. Free space on "
+            "that disk (old runs under runs/<scale>/ can go) or point MAD_ROOT at a project folder on a disk with "
+            "room, then rerun: what was stored before is kept"
+        )
+    return StoreError(
+        f"cannot write {path} ({exc.strerror or exc}); nothing was stored for this result. Make the folder "
+        "writable or point MAD_ROOT at a writable project folder, then rerun"
+    )
+
+
+def _manifest_digest(files: dict) -> str:
+    return hashlib.sha256(json.dumps(files, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
 class _AtomicFolder:
     """Write files into a temporary sibling folder, then publish it with one rename."""
 
@@ -76,27 +111,39 @@ class _AtomicFolder:
 
     def add_bytes(self, name: str, data: bytes) -> None:
         path = self.tmp / name
-        with open(path, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
+        try:
+            with open(path, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+        except OSError as exc:
+            raise write_error(exc, self.final / name, len(data)) from None
         self.files[name] = {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
 
     def add_array(self, name: str, array: np.ndarray) -> None:
         """Written straight to its file and hashed from there: no copy of a large array in memory."""
         path = self.tmp / (name + ".npy")
-        with open(path, "wb") as f:
-            np.save(f, np.require(array, requirements="C"), allow_pickle=False)  # keeps 0-d arrays 0-d
-            f.flush()
-            os.fsync(f.fileno())
+        array = np.require(array, requirements="C")
+        try:
+            with open(path, "wb") as f:
+                np.save(f, array, allow_pickle=False)  # keeps 0-d arrays 0-d
+                f.flush()
+                os.fsync(f.fileno())
+        except OSError as exc:
+            raise write_error(exc, self.final / (name + ".npy"), array.nbytes) from None
         self.files[name + ".npy"] = {"bytes": path.stat().st_size, "sha256": _file_sha256(path)}
 
     def __exit__(self, exc_type, exc, tb) -> None:
         if exc_type is not None:
             shutil.rmtree(self.tmp, ignore_errors=True)
             return
-        self.add_bytes("manifest.json", json.dumps({"files": self.files}, indent=1, sort_keys=True).encode())
-        _fsync_dir(self.tmp)
+        try:
+            manifest = {"files": self.files, "listing_sha256": _manifest_digest(self.files)}
+            self.add_bytes("manifest.json", json.dumps(manifest, indent=1, sort_keys=True).encode())
+            _fsync_dir(self.tmp)
+        except BaseException:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+            raise
         try:
             os.rename(self.tmp, self.final)
         except OSError:
@@ -113,10 +160,14 @@ def _read_folder(folder: Path) -> dict[str, tuple[Path, dict]]:
     manifest = folder / "manifest.json"
     hint = f"Delete {folder} (and, for a generation, every later generation of that run) so that it is recomputed."
     try:
-        files = json.loads(manifest.read_text())["files"]
+        stored = json.loads(manifest.read_text())
+        files = stored["files"]
         files = {str(name): {"bytes": int(m["bytes"]), "sha256": str(m["sha256"])} for name, m in files.items()}
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise StoreError(f"stored result {folder} has no readable manifest ({exc}). {hint}") from None
+        raise StoreError(f"stored file {manifest} cannot be read ({type(exc).__name__}: {exc}). {hint}") from None
+    # the listing's own checksum (manifests written before it existed have none)
+    if "listing_sha256" in stored and stored["listing_sha256"] != _manifest_digest(files):
+        raise StoreError(f"stored file {manifest} does not match its own checksum: it is corrupted. {hint}")
     out = {}
     for name, meta in files.items():
         path = folder / name
@@ -199,6 +250,13 @@ class Generation:
     def has(self, name: str) -> bool:
         return name + ".npy" in self.files
 
+    def verify(self) -> None:
+        """Check every file of this generation against its checksum (:class:`StoreError` naming the first that
+        does not match)."""
+        for path, meta in self.files.values():
+            if path.stat().st_size != meta["bytes"] or _file_sha256(path) != meta["sha256"]:
+                raise _corrupted(path)
+
     def model(self) -> Any:
         if "model.pkl" not in self.files:
             raise KeyError(f"generation {self.folder} stored no model")
@@ -279,14 +337,12 @@ class Run:
         return self.path / f"gen-{t:03d}"
 
     def completed(self) -> int:
-        """The number of complete generations 1..m stored (stale temporary folders of killed runs are removed).
+        """The number of complete generations 1..m stored. It only reads: temporary folders of writers (alive or
+        killed) are left alone (:meth:`remove_temporary`, under the run's lock, deletes those of killed writers).
 
         Every generation's manifest and file sizes are checked, and its metrics against their checksum. Raises
         :class:`StoreError` when the stored generations are not contiguous or a stored file does not match.
         """
-        for tmp in self.path.glob(".gen-*.tmp-*"):
-            if _pid_gone(tmp.name):
-                shutil.rmtree(tmp, ignore_errors=True)
         # gen-001 … gen-999, then gen-1000 …: the number has at least three digits
         gens = sorted(int(p.name[4:]) for p in self.path.glob("gen-*") if p.is_dir() and _GEN_NAME.fullmatch(p.name))
         if gens != list(range(1, len(gens) + 1)):
@@ -297,6 +353,16 @@ class Run:
         for t in gens:
             Generation(self._gen_path(t))
         return len(gens)
+
+    def remove_temporary(self) -> int:
+        """Delete the temporary generation folders that killed writers left. Only a process that holds this run's
+        :meth:`lock` may call it: every writer holds the lock while it writes, so under the lock no temporary
+        folder has a living writer, on this machine or any other that shares the disk. Returns how many went."""
+        gone = 0
+        for tmp in self.path.glob(".gen-*.tmp-*"):
+            shutil.rmtree(tmp, ignore_errors=True)
+            gone += 1
+        return gone
 
     def write_generation(
         self,
@@ -342,6 +408,12 @@ class Run:
         start = self.completed() + 1
         upto = min(upto, donor.completed())
         for t in range(start, upto + 1):
+            try:  # every file against its checksum: a damaged donor generation is computed again, not linked
+                Generation(donor._gen_path(t)).verify()
+            except StoreError as exc:
+                print(f"not taking over generation {t} of {donor.path}: {exc}", file=sys.stderr, flush=True)
+                upto = t - 1
+                break
             final = self._gen_path(t)
             tmp = final.with_name(f".{final.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
             tmp.mkdir(parents=True)
@@ -439,16 +511,15 @@ class Store:
                     "Move that folder away or delete it; stored results are never reused for another configuration."
                 )
         else:
+            tmp = path / f".config.json.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
             try:
                 path.mkdir(parents=True, exist_ok=True)
-                tmp = path / f".config.json.tmp-{os.getpid()}"
                 _write_json(tmp, canon)
                 os.replace(tmp, stored)
             except OSError as exc:
-                raise StoreError(
-                    f"cannot create the run folder {path} ({exc.strerror}); make {self.root} writable or point "
-                    "MAD_ROOT at a writable project folder"
-                ) from None
+                with contextlib.suppress(OSError):
+                    tmp.unlink()
+                raise write_error(exc, stored) from None
         return Run(path, canon, key)
 
     def same_loop_other_length(self, folder: str, config: Any) -> Run | None:
@@ -473,6 +544,12 @@ class Store:
                 continue
             if other | {"loop": other["loop"] | {"generations": loop["generations"]}} != canon:
                 continue
+            if config_key(other) != stored.parent.name:
+                raise StoreError(
+                    f"run folder {stored.parent} holds a config.json that does not hash to the folder's name: the "
+                    "file was changed after the run was stored, so its generations may be of another configuration. "
+                    "Delete that folder (its results cannot be trusted), then rerun"
+                )
             run = Run(stored.parent, other, stored.parent.name)
             try:
                 done = run.completed()
@@ -535,6 +612,9 @@ class Store:
         with _lock(path.with_name(f".{path.name}.lock"), f"cached result {path}"):
             if (path / "manifest.json").is_file():
                 return _NOT_COMPUTED
+            # under the lock: temporary folders of this result belong to killed writers
+            for tmp in path.parent.glob(f".{path.name}.tmp-*"):
+                shutil.rmtree(tmp, ignore_errors=True)
             with _AtomicFolder(path) as f:
                 f.add_bytes("config.json", json.dumps(canonical(config), sort_keys=True).encode())
                 return write(f)
@@ -556,13 +636,7 @@ class Store:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise StoreError(
-                f"cannot create {path.parent} ({exc.strerror}); make {self.root} writable or point MAD_ROOT at a "
-                "writable project folder"
-            ) from None
-        for tmp in path.parent.glob(f".{path.name}.tmp-*"):
-            if _pid_gone(tmp.name):
-                shutil.rmtree(tmp, ignore_errors=True)
+            raise write_error(exc, path.parent) from None
         return path
 
 
@@ -599,19 +673,3 @@ def _lock(lock_path: Path, what: str):
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def _pid_gone(tmp_name: str) -> bool:
-    try:
-        pid = int(tmp_name.split(".tmp-")[1].split("-")[0])
-    except (IndexError, ValueError):
-        return True
-    if pid == os.getpid():
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:  # pragma: no cover
-        return False
-    return False

@@ -84,3 +84,58 @@ def test_a_notebook_run_by_hand_keeps_its_figures_inline_and_leaves_the_committe
         [sys.executable, "-m", "jupyter", "nbconvert", "--to", "html", str(out)], check=True, capture_output=True
     )
     assert out.with_suffix(".html").read_text().count("data:image/png") >= 3
+
+
+PARAMETERS = """import os
+
+scale: str = os.environ.get("MAD_SCALE", "small")  # smoke, small or paper
+seed: int = 0  # base seed
+lams: list[float] = None  # sampling biases
+generations: int = None  # generations
+"""
+
+
+def test_parameters_from_the_command_line_are_checked_and_coerced_by_name():
+    from madutils.notebook import ParameterError, check_parameters
+
+    def kernel(injected: str) -> dict:
+        ns = {"scale": "smoke", "seed": 0, "lams": None, "generations": None}
+        exec(injected.split("\n", 1)[1], {}, ns)  # what papermill's injected cell sets
+        return ns | {"In": ["", PARAMETERS, injected]}
+
+    ns = kernel('# Parameters\nlams = "[1.0, 0.7]"\ngenerations = "4"\n')  # the README's `-p lams "[1.0, 0.7]"`
+    assert check_parameters(ns) == {"scale": "smoke", "seed": 0, "lams": [1.0, 0.7], "generations": 4}
+    assert ns["lams"] == [1.0, 0.7] and ns["generations"] == 4
+    assert check_parameters(kernel("# Parameters\nlams = 0.5\n"))["lams"] == [0.5]
+    for injected, match in [
+        ('# Parameters\nlams = "[1.5]"\n', r"parameter lams = 1.5 is not a valid sampling bias"),
+        ("# Parameters\nlams = []\n", r"parameter lams is an empty list"),
+        ('# Parameters\nlams = "[1.0, 0.7"\n', r"parameter lams = '\[1.0, 0.7' is not a list; pass it as -p lams"),
+        ("# Parameters\nlamz = 0.5\n", r"unknown parameter lamz: this notebook's parameters are scale, seed, lams"),
+        ('# Parameters\ngenerations = "many"\n', r"parameter generations = 'many' is not a number"),
+        ("# Parameters\ngenerations = 2.5\n", r"parameter generations = 2.5 must be a whole number"),
+    ]:
+        with pytest.raises(ParameterError, match=match):
+            check_parameters(kernel(injected))
+    assert check_parameters({"x": 1}) == {}  # no parameters cell ran: nothing to check
+
+
+@pytest.mark.slow
+def test_an_unknown_papermill_parameter_stops_the_notebook_before_any_work(project, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    root = Path(__file__).parent.parent
+    env = {k: v for k, v in os.environ.items() if k != "MAD_PUBLISH"}
+    env |= {"MAD_ROOT": str(project), "MAD_DATA": os.environ.get("MAD_DATA") or str(root / "data")}
+    out = subprocess.run(
+        [sys.executable, "-m", "papermill", str(root / "notebooks" / "02_fully_synthetic.ipynb"), str(tmp_path / "o")]
+        + ["-p", "scale", "smoke", "-p", "lamz", "0.5", "--cwd", str(root / "notebooks"), "--no-progress-bar"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert out.returncode != 0 and "unknown parameter lamz" in out.stderr
+    assert not (project / "runs").exists()  # nothing was computed or stored

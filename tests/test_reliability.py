@@ -1,6 +1,7 @@
 """The reliability cases of the spine: a stored result is never served unchecked or for another configuration,
 two processes never compute one loop, workers die with their parent, and bad input gets an error that names it."""
 
+import json
 import os
 import signal
 import subprocess
@@ -14,8 +15,9 @@ import pytest
 from loop_helpers import SlowGaussianFamily, trace_hook
 
 from madutils import gaussian
+from madutils.claims.core import Gate
 from madutils.data import GaussianSource
-from madutils.loops import LoopConfig, UndescribableError, compute_key, describe, run_config, run_loop
+from madutils.loops import LoopConfig, LoopError, UndescribableError, compute_key, describe, run_config, run_loop
 from madutils.metrics import precision_recall
 from madutils.models.ddpm import DDPMFamily
 from madutils.models.gaussian import GaussianFamily
@@ -200,6 +202,8 @@ def test_killing_the_parent_of_run_loops_stops_its_workers(tmp_path):
         (lambda: gaussian.w2(np.zeros(2), np.eye(2), np.zeros(2), -np.eye(2)), "cov2 has a negative eigenvalue"),
         (lambda: gaussian.w2(np.zeros(2), np.array([[1, 2], [0, 1.0]]), np.zeros(2), np.eye(2)), "not symmetric"),
         (lambda: gaussian.w2([np.nan, 0], np.eye(2), np.zeros(2), np.eye(2)), "mu1 contains NaN"),
+        (lambda: LoopConfig(generations=3, n_ini=10, n_s=10, memory=5), r"memory = 5 is more than the 3 generations"),
+        (lambda: LoopConfig(generations=3, n_ini=10, n_s=10, accumulate="yes"), "accumulate = 'yes' must be True"),
     ],
 )
 def test_bad_input_names_the_parameter(make, match):
@@ -260,3 +264,260 @@ def test_a_gpu_that_a_cuda_build_cannot_use_is_reported(monkeypatch):
     monkeypatch.setattr(utils, "_WARNED_GPU", False)
     monkeypatch.setattr(utils, "nvidia_gpu_present", lambda: False)  # no GPU at all: nothing to say
     assert not utils.warn_unusable_gpu()
+
+
+# -- the store's promise on shared disks and damaged files ----------------------------------------------------------
+
+
+def _gaussian_loop(store, generations, seed=1, lam=1.0, **kw):
+    cfg = LoopConfig(generations=generations, n_ini=20, n_s=20, lam=lam, seed=seed)
+    return run_loop(GaussianFamily(), cfg, GaussianSource.standard(2), store=store, progress=False, **kw)
+
+
+def test_a_changed_config_json_is_never_taken_over_for_another_loop(tmp_path):
+    store = Store(tmp_path)
+    donor = _gaussian_loop(store, 3, seed=1, evaluate=trace_hook)
+    path = donor.run.path / "config.json"
+    text = path.read_text()
+    assert '"seed": 1' in text
+    path.write_text(text.replace('"seed": 1', '"seed": 0'))  # one byte: it now says it is seed 0's loop
+    with pytest.raises(StoreError, match=rf"{donor.run.path} holds a config.json that does not hash to the folder"):
+        _gaussian_loop(store, 5, seed=0, evaluate=trace_hook)
+    # the advice: delete that folder; then seed 0 computes its own loop
+    import shutil
+
+    shutil.rmtree(donor.run.path)
+    fresh = _gaussian_loop(store, 5, seed=0, evaluate=trace_hook)
+    alone = _gaussian_loop(Store(tmp_path / "alone"), 5, seed=0, evaluate=trace_hook)
+    assert fresh.metrics().value.tolist() == alone.metrics().value.tolist()
+
+
+WRITER = """
+import sys, time
+from pathlib import Path
+import numpy as np
+from madutils.store import Store, _AtomicFolder
+root = Path({root!r})
+run = Store(root).run("exp", {{"a": 1}})
+with run.lock():
+    with _AtomicFolder(run.path / "gen-001") as f:
+        f.add_bytes("metrics.json", b"{{}}")
+        (root / "ready").touch()
+        deadline = time.time() + 60
+        while not (root / "go").exists() and time.time() < deadline:
+            time.sleep(0.05)
+        f.add_array("output", np.arange(5))
+print("written")
+"""
+
+READER = """
+from pathlib import Path
+from madutils.store import Store
+root = Path({root!r})
+run = Store(root).run("exp", {{"a": 1}})
+print("completed", run.completed())
+(root / "go").touch()
+"""
+
+
+def _unshare_works() -> bool:
+    try:
+        return subprocess.run(["unshare", "--pid", "--fork", "true"], capture_output=True, timeout=20).returncode == 0
+    except (OSError, subprocess.SubprocessError):
+        return False
+
+
+@pytest.mark.skipif(not _unshare_works(), reason="needs `unshare --pid` (util-linux, run as root)")
+def test_a_reader_in_another_pid_namespace_never_deletes_a_writers_generation(tmp_path):
+    """The writer's process id means nothing to a reader in another PID namespace (a container, another machine
+    on a shared disk): the reader must leave the writer's temporary folder alone."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    # forty short processes first: the writer gets PID 42 of its namespace, a PID the reader's does not have (it
+    # has its own PID 1 and the few processes that importing NumPy starts)
+    script = f'for i in $(seq 40); do /bin/true; done; {sys.executable} -c "$0"; true'
+    writer = subprocess.Popen(
+        ["unshare", "--pid", "--fork", "sh", "-c", script, WRITER.format(root=str(tmp_path))],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.time() + 60
+        while not (tmp_path / "ready").exists() and time.time() < deadline:
+            time.sleep(0.05)
+        (tmp,) = (tmp_path / "exp").glob("*/.gen-001.tmp-*")
+        assert int(tmp.name.split(".tmp-")[1].split("-")[0]) > 20, tmp.name
+        reader = subprocess.run(
+            ["unshare", "--pid", "--fork", sys.executable, "-c", READER.format(root=str(tmp_path))],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert reader.returncode == 0, reader.stderr
+        assert "completed 0" in reader.stdout
+        out, err = writer.communicate(timeout=60)
+    finally:
+        writer.kill()
+    assert writer.returncode == 0, err
+    (run,) = (tmp_path / "exp").glob("*/gen-001")
+    assert (run / "output.npy").is_file()
+
+
+def test_temporary_folders_of_killed_writers_go_only_under_the_runs_lock(tmp_path):
+    import shutil
+
+    store = Store(tmp_path)
+    run = _gaussian_loop(store, 3, evaluate=trace_hook).run
+    shutil.rmtree(run.path / "gen-003")
+    stale = run.path / ".gen-003.tmp-999999999-deadbeef"  # as a writer killed in generation 3 leaves it
+    stale.mkdir()
+    assert run.completed() == 2 and stale.exists()  # a reader leaves it
+    _gaussian_loop(store, 3, evaluate=trace_hook)  # a writer, under the lock, removes it
+    assert not stale.exists() and run.completed() == 3
+
+
+@dataclass(frozen=True)
+class NaNFamily(GaussianFamily):
+    """The Gaussian family whose fit returns NaN parameters from generation 2 on while ``BROKEN`` holds."""
+
+    name: str = "nan-gaussian"
+
+    def fit(self, data, seed):
+        model = super().fit(data, seed)
+        if BROKEN and len(data) != 20:
+            model.mu[:] = np.nan
+        return model
+
+
+BROKEN = True
+
+
+@dataclass(frozen=True)
+class InfHook:
+    def __call__(self, model, output, t):
+        return {"m": float("inf") if t == 2 else 1.0}
+
+
+def test_a_non_finite_generation_is_never_stored_and_a_fixed_family_resumes(tmp_path, monkeypatch):
+    store = Store(tmp_path)
+    cfg = LoopConfig(generations=3, n_ini=20, n_s=19, seed=1)
+    source = GaussianSource.standard(2)
+    with pytest.raises(
+        LoopError, match=r"generation 2 .*the family 'nan-gaussian' .*non-finite.*resumes at generation 2"
+    ):
+        run_loop(NaNFamily(), cfg, source, store=store, progress=False)
+    (path,) = (tmp_path / "loop").glob("*/config.json")
+    assert sorted(p.name for p in path.parent.glob("gen-*")) == ["gen-001"]
+    monkeypatch.setattr(sys.modules[__name__], "BROKEN", False)  # the family is fixed; its key is the same
+    run = run_loop(NaNFamily(), cfg, source, store=store, progress=False)
+    assert run.run.completed() == 3 and np.isfinite(run.output(3)).all()
+    with pytest.raises(LoopError, match=r"the evaluation hook InfHook returned non-finite values .*'m'"):
+        _gaussian_loop(store, 3, evaluate=InfHook())
+    hooked = next(r for r in (tmp_path / "loop").glob("*/config.json") if "InfHook" in r.read_text()).parent
+    assert sorted(p.name for p in hooked.glob("gen-*")) == ["gen-001"]
+
+
+def test_a_claim_that_leaves_a_seed_out_says_so():
+    import pandas as pd
+
+    from madutils.claims.core import rises
+
+    rows = [
+        {"generation": t, "metric": "fid", "value": v, "seed": s}
+        for s in (0, 1, 2)
+        for t, v in enumerate([100.0, 150.0, 200.0 + s, 260.0] if s != 2 else [100.0, 150.0, float("nan")], 1)
+    ]
+    row = rises(pd.DataFrame(rows), ("C2", "fig04"), "FID rises", "fid", +1, Gate())
+    assert "seed 2 left out" in row.reason and row.seeds == 2
+
+
+def test_a_corrupted_array_of_a_taken_over_generation_is_recomputed_as_advised(tmp_path):
+    import re
+    import shutil
+
+    store = Store(tmp_path)
+    _gaussian_loop(store, 3, evaluate=trace_hook)
+    longer = _gaussian_loop(store, 5, evaluate=trace_hook).run  # takes over generations 1..3 (hard links)
+    good = (longer.path / "gen-002" / "output.npy").read_bytes()
+    blob = bytearray(good)
+    blob[-1] ^= 1
+    (longer.path / "gen-002" / "output.npy").write_bytes(bytes(blob))  # the donor's file too (one inode)
+    with pytest.raises(StoreError, match="does not match the checksum") as err:
+        longer.generation(2).array("output")
+    # follow the advice: delete the named generation and every later one of that run, then rerun
+    assert re.search(r"Delete .*gen-002 \(and, for a generation, every later generation", str(err.value))
+    for t in (2, 3, 4, 5):
+        shutil.rmtree(longer.path / f"gen-{t:03d}")
+    again = _gaussian_loop(store, 5, evaluate=trace_hook).run
+    assert again.completed() == 5 and (again.path / "gen-002" / "output.npy").read_bytes() == good
+
+
+def test_a_corrupted_shared_first_generation_names_its_file_and_the_advice_works(tmp_path):
+    import shutil
+
+    store = Store(tmp_path)
+    _gaussian_loop(store, 2, lam=1.0, evaluate=trace_hook)
+    (obj,) = (tmp_path / "shared-first-generation" / "cache").glob("*/object.pkl")
+    blob = bytearray(obj.read_bytes())
+    blob[len(blob) // 2] ^= 1
+    obj.write_bytes(bytes(blob))
+    with pytest.raises(LoopError) as err:
+        _gaussian_loop(store, 2, lam=0.5, evaluate=trace_hook)  # another loop that shares generation 1
+    text = str(err.value)
+    assert "object.pkl does not match the checksum" in text and f"Delete {obj.parent}" in text
+    assert "Generations 1..0" not in text and "resumes" not in text
+    shutil.rmtree(obj.parent)
+    assert _gaussian_loop(store, 2, lam=0.5, evaluate=trace_hook).run.completed() == 2
+
+
+def test_a_corrupted_manifest_is_named_as_itself(tmp_path):
+    run = _gaussian_loop(Store(tmp_path), 3, evaluate=trace_hook).run
+    manifest = run.path / "gen-002" / "manifest.json"
+    text = manifest.read_text()
+    sha = json.loads(text)["files"]["metrics.json"]["sha256"]
+    manifest.write_text(text.replace(sha, sha[::-1]))  # same size, another checksum for metrics.json
+    with pytest.raises(StoreError, match=r"gen-002/manifest.json does not match its own checksum"):
+        run.completed()
+
+
+def test_a_full_disk_names_the_path_and_the_bytes_and_leaves_no_temporary_files(tmp_path, monkeypatch):
+    import errno
+
+    from madutils import store as store_module
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    store = Store(tmp_path)
+    _gaussian_loop(store, 1, evaluate=trace_hook)
+    monkeypatch.setattr(store_module.np, "save", full)
+    with pytest.raises(StoreError, match=r"no space left on the disk of .*gen-002/output.npy \(320 bytes needed, "):
+        _gaussian_loop(store, 3, evaluate=trace_hook)
+    monkeypatch.setattr(
+        store_module.np, "save", lambda *a, **k: (_ for _ in ()).throw(OSError("31360 requested and 28544 written"))
+    )
+    with pytest.raises(StoreError, match=r"no space left on the disk of .*/x.npy .*MAD_ROOT"):
+        store.cached_arrays("mc", {"n": 1}, lambda: {"x": np.zeros(40)})
+    monkeypatch.setattr(store_module, "_write_json", full)
+    with pytest.raises(StoreError, match=r"no space left on the disk of .*config.json"):
+        store.run("exp", {"a": 2})
+    leftovers = [p for p in tmp_path.rglob("*") if ".tmp-" in p.name]
+    assert leftovers == []
+
+
+def test_sizes_the_metrics_cannot_evaluate_are_refused_before_anything_trains(tmp_path):
+    from madutils.metrics import ModeMetrics
+
+    hook = ModeMetrics(np.random.default_rng(0).normal(size=(50, 2)))
+    cfg = LoopConfig(generations=2, n_ini=3, n_s=3)
+    with pytest.raises(ValueError, match=r"draws 3 samples \(n_s = 3\), but its evaluation hook ModeMetrics needs"):
+        run_loop(GaussianFamily(), cfg, GaussianSource.standard(2), store=Store(tmp_path), evaluate=hook)
+    assert not list(tmp_path.rglob("config.json"))
+
+
+def test_reproduce_refuses_an_unknown_mad_scale():
+    env = dict(os.environ, MAD_SCALE="bogus")
+    out = subprocess.run(["bash", "reproduce.sh"], cwd=ROOT, capture_output=True, text=True, env=env)
+    assert out.returncode == 2 and "unknown scale 'bogus' (from --scale or MAD_SCALE)" in out.stderr

@@ -187,6 +187,7 @@ class Interval:
     lo: float
     hi: float
     seeds: int
+    dropped: tuple = ()  # seeds left out: a value missing or not finite (named in the row's reason)
 
     @property
     def informative(self) -> bool:
@@ -194,7 +195,7 @@ class Interval:
 
     def scaled(self, factor: float) -> Interval:
         a, b = sorted((self.lo * factor, self.hi * factor))
-        return Interval(self.estimate * factor, a, b, self.seeds)
+        return Interval(self.estimate * factor, a, b, self.seeds, self.dropped)
 
     def text(self, name: str, unit: str = "") -> str:
         if not self.informative:
@@ -209,25 +210,28 @@ def _t(level: float, dof: int) -> float:
     return float(stats.t.ppf(0.5 + level / 2, dof))
 
 
-def across_seeds(values, noise_var: float = 0.0, level: float = LEVEL) -> Interval:
+def across_seeds(values, noise_var: float = 0.0, level: float = LEVEL, seeds=None) -> Interval:
     """Student-t interval of the mean of independent per-seed ``values``; their variance is floored at
-    ``noise_var`` (the variance one seed's value has from measurement noise alone)."""
+    ``noise_var`` (the variance one seed's value has from measurement noise alone). Values that are missing or not
+    finite are left out; with ``seeds`` (the seed of each value) the interval names them (``dropped``)."""
     v = np.asarray(values, float)
-    v = v[np.isfinite(v)]
+    ok = np.isfinite(v)
+    dropped = tuple(np.asarray(seeds)[~ok].tolist()) if seeds is not None else ()
+    v = v[ok]
     m = len(v)
     if m == 0:
-        return Interval(float("nan"), float("nan"), float("nan"), 0)
+        return Interval(float("nan"), float("nan"), float("nan"), 0, dropped)
     if m < 2:
-        return Interval(float(v[0]), float("nan"), float("nan"), 1)
+        return Interval(float(v[0]), float("nan"), float("nan"), 1, dropped)
     var = max(float(v.var(ddof=1)), float(noise_var))
     half = _t(level, m - 1) * np.sqrt(var / m)
     mean = float(v.mean())
-    return Interval(mean, mean - half, mean + half, m)
+    return Interval(mean, mean - half, mean + half, m, dropped)
 
 
 def seed_slopes(df: pd.DataFrame, metric: str, since: int | None = None, until: int | None = None, **where):
-    """Each seed's least-squares slope of ``metric`` over its generations (a Series by seed; empty with fewer than
-    3 generations) and Σ(t − t̄)² of those generations."""
+    """Each seed's least-squares slope of ``metric`` over its generations (a Series by seed, NaN for a seed with a
+    generation missing or not finite; empty with fewer than 3 generations) and Σ(t − t̄)² of those generations."""
     y = per_seed(df, metric, since, until, **where)
     if len(y.index) < 3:
         return pd.Series(dtype=float), 0.0
@@ -235,7 +239,9 @@ def seed_slopes(df: pd.DataFrame, metric: str, since: int | None = None, until: 
     sxx = float(np.sum(xc**2))
     v = y.to_numpy()
     whole = np.isfinite(v).all(axis=0)
-    return pd.Series(xc @ v[:, whole] / sxx, index=y.columns[whole]), sxx
+    slopes = np.full(v.shape[1], np.nan)
+    slopes[whole] = xc @ v[:, whole] / sxx
+    return pd.Series(slopes, index=y.columns), sxx
 
 
 def trend(df: pd.DataFrame, metric: str, since: int | None = None, until: int | None = None, **where) -> Interval:
@@ -245,7 +251,8 @@ def trend(df: pd.DataFrame, metric: str, since: int | None = None, until: int | 
     slopes, sxx = seed_slopes(df, metric, since, until, **where)
     if not len(slopes):
         return Interval(float("nan"), float("nan"), float("nan"), per_seed(df, metric, **where).shape[1])
-    return across_seeds(slopes.to_numpy(), point_variance(df, metric, since, until, **where) / sxx)
+    noise = point_variance(df, metric, since, until, **where) / sxx
+    return across_seeds(slopes.to_numpy(), noise, seeds=slopes.index.to_numpy())
 
 
 def difference(
@@ -265,7 +272,7 @@ def difference(
         gens
     )
     if set(a.index) == set(b.index):
-        return across_seeds((b - a[b.index]).to_numpy(), noise)
+        return across_seeds((b - a[b.index]).to_numpy(), noise, seeds=b.index.to_numpy())
     m = min(len(a), len(b))
     est = float(b.mean() - a.mean())
     if m < 2:
@@ -333,6 +340,11 @@ def judged(
         reason = reason or "no interval across seeds (needs at least 2 seeds and 3 generations)"
     else:
         v = verdict(bool(ok))
+    dropped = sorted({s for i in intervals for s in i.dropped})
+    if dropped:
+        names = ", ".join(map(str, dropped))
+        note = f"seed{'s' if len(dropped) > 1 else ''} {names} left out (values missing or not finite)"
+        reason = f"{reason}; {note}" if reason else note
     return ClaimResult(claim, figure, statement, statistic, value, v, reason, seeds=n, gate=gate.text)
 
 
