@@ -194,12 +194,15 @@ def ddpm_fresh_loops(sz: DDPMSizes, seed: int = 0) -> dict[str, LoopConfig]:
     return with_seeds(loops, seed, sz.seeds)
 
 
-def _ddpm_experiment(sz: DDPMSizes, family, loops: dict[str, LoopConfig], device: str) -> Experiment:
+def _ddpm_experiment(
+    sz: DDPMSizes, family, loops: dict[str, LoopConfig], device: str, store_models: bool = False
+) -> Experiment:
     from .data import MnistSource
     from .metrics import mnist_metrics
 
     hook = mnist_metrics(keep_features=sz.tsne_points, keep_images=100, device=device)
-    return Experiment("ddpm-mnist", replace(family, device=device), MnistSource(), hook, loops, data="MNIST")
+    family = replace(family, device=device)
+    return Experiment("ddpm-mnist", family, MnistSource(), hook, loops, store_models=store_models, data="MNIST")
 
 
 def ddpm(sz: DDPMSizes, seed: int = 0, device: str = "auto") -> Experiment:
@@ -213,8 +216,10 @@ def ddpm_fresh(sz: DDPMSizes, seed: int = 0, device: str = "auto") -> Experiment
     """The fresh data loops of the conditional DDPM on MNIST (§5, Fig. 10 right; notebook 04) from every n_ini
     (:func:`ddpm_fresh_loops`). Their training effort follows the size of the training set (the family's
     ``effort_images`` is ``n``): a generation 1 on n_ini < n images trains half the steps for a tenth of the
-    images, so a small n_ini neither memorises its images nor stays untrained."""
-    return _ddpm_experiment(sz, replace(sz.family, effort_images=sz.n), ddpm_fresh_loops(sz, seed), device)
+    images, so a small n_ini neither memorises its images nor stays untrained. Every generation's model is stored,
+    for the sampler control (:func:`madutils.controls.sampler_control`)."""
+    family = replace(sz.family, effort_images=sz.n)
+    return _ddpm_experiment(sz, family, ddpm_fresh_loops(sz, seed), device, store_models=True)
 
 
 def stylegan(sz: StyleGANSizes, seed: int = 0, device: str = "auto") -> Experiment:
