@@ -127,7 +127,7 @@ def build(scale: str, timings: Path | None = None, commit: str | None = None) ->
     lines += [
         "## Claims",
         "",
-        table_markdown(claims, ("claim", "notebook", "statement", "value", "seeds", "gate", "verdict"))
+        table_markdown(claims, ("claim", "notebook", "statement", "value", "effect", "power", "seeds", "verdict"))
         if not claims.empty
         else "No claims were evaluated.",
         "",

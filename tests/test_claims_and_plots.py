@@ -24,7 +24,8 @@ def _c1_inputs(mislabel=1.0, trials=600, gens=200):
 def test_c1_is_reproduced_on_a_true_simulation():
     results, n_ini = _c1_inputs()
     rows = claims.c1_gaussian_martingale(results, trace0=2.0, n_ini=n_ini)
-    assert [r.verdict for r in rows] == ["reproduced"] * 4
+    assert [r.verdict for r in rows] == ["reproduced"] * 5
+    assert rows[-1].statement.startswith("the distance E[W2(G^t, P_r)] grows") and all(r.effect for r in rows)
 
 
 def test_c1_fails_when_the_data_do_not_follow_the_claim():
@@ -174,11 +175,48 @@ def _flat(curves):
 def test_image_claims_on_tables_that_show_them_and_that_do_not():
     df = _table(MAD)
     rows = claims.c2_fully_synthetic_unbiased(df) + claims.c3_fully_synthetic_biased(df) + claims.c4_augmentation(df)
-    assert [r.verdict for r in rows] == ["reproduced"] * 10
-    assert all(r.seeds == 3 and r.gate.endswith(": pass") for r in rows)
-    flat = _table(_flat(MAD), noise=0.05)
+    run = [r for r in rows if r.verdict != "not_run"]
+    assert [r.verdict for r in run] == ["reproduced"] * 15
+    assert all(r.seeds == 3 and r.gate.endswith(": pass") and r.effect.startswith("δ = ") for r in run)
+    # the paper's λ = 0.8 (Fig. 7, 27; the best mitigation of Fig. 9) is not in the table: rows that say how to run it
+    skipped = [r for r in rows if r.verdict == "not_run"]
+    assert [r.claim for r in skipped] == ["C3", "C4"] and "lams = [1.0, 0.8, 0.5]" in skipped[0].reason
+    # flat curves measured precisely: every trend is excluded, the data contradict the claims (the flat curves still
+    # have λ = 0.5 precision above λ = 1's, as their starts differ)
+    flat = _table(_flat(MAD), noise=0.002, n_s=10**6)
     assert all(r.verdict == "not_reproduced" for r in claims.c2_fully_synthetic_unbiased(flat))
-    assert all(r.verdict == "not_reproduced" for r in claims.c4_augmentation(flat))
+    verdicts = {r.statement: r.verdict for r in claims.c4_augmentation(flat) if r.verdict != "not_run"}
+    assert verdicts.pop("augmentation loop, λ = 0.5 (DDPM on MNIST): precision can increase (above λ = 1)") == (
+        "reproduced"
+    )
+    assert set(verdicts.values()) == {"not_reproduced"}
+    # flat curves measured noisily: the intervals hold both 0 and the stated effect, and the rows say so
+    noisy = claims.c2_fully_synthetic_unbiased(_table(_flat(MAD), noise=0.05))[1:]  # precision and recall
+    assert {r.verdict for r in noisy} == {"uninformative"}
+    assert all(r.reason.startswith("underpowered") and 0 <= r.power < 0.8 for r in noisy)
+
+
+def test_the_three_verdicts_and_their_power():
+    from madutils.claims.core import Effect, Interval, decide, power
+
+    d = Effect(0.1, "test")
+    assert decide(Interval(0.2, 0.05, 0.35, 3), d)[0] == "reproduced"
+    assert decide(Interval(0.0, -0.05, 0.05, 3), d)[0] == "not_reproduced"  # excludes δ: smaller than stated
+    assert "contradict" in decide(Interval(-0.2, -0.3, -0.1, 3), d)[1]
+    verdict, reason = decide(Interval(0.05, -0.1, 0.2, 3), d)
+    assert verdict == "uninformative" and reason.startswith("underpowered") and "power" in reason
+    assert decide(Interval(-0.2, -0.35, -0.05, 3), d, sign=-1)[0] == "reproduced"
+    # "holds": no change of δ or more against the claim
+    assert decide(Interval(-0.02, -0.05, 0.01, 3), d, kind="holds")[0] == "reproduced"
+    assert decide(Interval(-0.3, -0.4, -0.2, 3), d, kind="holds")[0] == "not_reproduced"
+    # "equal": within ±δ
+    assert decide(Interval(0.0, -0.05, 0.05, 3), d, kind="equal")[0] == "reproduced"
+    assert decide(Interval(0.3, 0.2, 0.4, 3), d, kind="equal")[0] == "not_reproduced"
+    assert decide(Interval(0.0, -0.2, 0.2, 3), d, kind="equal")[0] == "uninformative"
+    # power: a narrow interval finds δ almost surely, a wide one rarely
+    assert power(Interval(0.0, -0.01, 0.01, 3), 0.1) > 0.99 > 0.2 > power(Interval(0.0, -0.5, 0.5, 3), 0.1)
+    with pytest.raises(ValueError, match="a stated effect must be a positive number"):
+        Effect(0.0, "none")
 
 
 def test_one_seed_is_uninformative_and_an_interval_comes_from_the_seeds():
@@ -220,8 +258,8 @@ def test_fresh_image_claim():
         (1.0, "fresh", 100): dict(fid=[90, 40, 31, 30, 29, 31], recall=[0.5] * 6),
         (1.0, "fresh", 5000): dict(fid=[20, 28, 30, 31, 30, 30], recall=[0.5] * 6),
     }
-    row = claims.c5_fresh_images(_table(fresh))[0]
-    assert row.verdict == "reproduced" and row.seeds == 3
+    rows = claims.c5_fresh_images(_table(fresh))
+    assert [r.verdict for r in rows] == ["reproduced"] * 3 and rows[0].seeds == 3  # the gap closes, two plateaus
     apart = {
         (1.0, "fresh", 100): dict(fid=[90, 80, 81, 79, 80, 81], recall=[0.5] * 6),
         (1.0, "fresh", 5000): dict(fid=[20, 28, 30, 31, 30, 30], recall=[0.5] * 6),
@@ -231,7 +269,10 @@ def test_fresh_image_claim():
         (1.0, "fresh", 100): dict(fid=[90, 60, 70, 80, 90, 100], recall=[0.5] * 6),
         (1.0, "fresh", 5000): dict(fid=[20, 50, 70, 80, 90, 100], recall=[0.5] * 6),
     }
-    assert claims.c5_fresh_images(_table(still_rising))[0].verdict == "not_reproduced"  # no plateau
+    # the gap closes, but neither loop reaches a limit
+    assert [r.verdict for r in claims.c5_fresh_images(_table(still_rising))] == ["reproduced"] + ["not_reproduced"] * 2
+    together = {k: dict(fid=[30] * 6, recall=[0.5] * 6) for k in fresh}  # nothing to forget
+    assert {r.verdict for r in claims.c5_fresh_images(_table(together))} == {"uninformative"}
     assert claims.c5_fresh_images(_table({(1.0, "fresh", 100): dict(fid=[1, 2, 3])}))[0].verdict == "not_run"
 
 
@@ -261,8 +302,11 @@ def test_gmm_and_flow_claims():
     }
     flow = _table(tails, noise=0.02, n_s=5000)
     assert [r.verdict for r in claims.c11_flow_tails(flow)] == ["reproduced"] * 3
-    flat = _table(_flat(tails), noise=0.05, n_s=5000)
+    flat = _table(_flat(tails), noise=0.001, n_s=10**6)
     assert claims.c11_flow_tails(flat)[0].verdict == "not_reproduced"
+    # 5,000 samples a generation: the binomial noise of a tail mass of 0.045 leaves 3 seeds × 6 generations unable
+    # to tell a flat curve from the stated loss
+    assert claims.c11_flow_tails(_table(_flat(tails), noise=0.01, n_s=5000))[0].verdict == "uninformative"
     # λ = 1 gaining tail mass does not make λ = 0.8 "faster" unless it loses more of its own start
     gain = dict(tails)
     gain[(0.8, "none", 10)] = dict(tail_mass=[0.02, 0.021, 0.022, 0.024, 0.025, 0.026])
@@ -278,7 +322,7 @@ def test_stylegan_claim_c12():
         (1.0, "fixed", 100): dict(MAD[(1.0, "fixed", 100)]),
     }
     rows = claims.c12_stylegan(_table(sg), model="StyleGAN2")
-    assert [r.verdict for r in rows] == ["reproduced"] * 7  # the artifact row too: one rule at every scale
+    assert [r.verdict for r in rows] == ["reproduced"] * 8  # the artifact row too: one rule at every scale
     assert all(r.claim == "C12" and r.notebook == "06" for r in rows)
     collapsed = {k: dict(v, recall=[0.003] * 5) for k, v in sg.items()}
     assert {r.verdict for r in claims.c12_stylegan(_table(collapsed), model="StyleGAN2")} == {"uninformative"}
@@ -287,8 +331,8 @@ def test_stylegan_claim_c12():
     worse[(1.0, "fixed", 100)] = dict(fid=[10, 25, 40, 55, 70], precision=[0.8] * 5, recall=[0.7] * 5)
     worse[(0.7, "none", 100)] = dict(fid=[10, 20, 30, 40, 50], precision=[0.8] * 5, recall=[0.7, 0.69, 0.68, 0.67, 0.6])
     verdicts = {r.statement: r.verdict for r in claims.c12_stylegan(_table(worse), model="StyleGAN2")}
-    assert verdicts["λ = 1 (StyleGAN2): the fixed real set slows the degradation"] == "not_reproduced"
-    assert [v for s, v in verdicts.items() if "diversity collapses" in s] == ["not_reproduced"]
+    assert [v for s, v in verdicts.items() if "slows the degradation" in s] == ["not_reproduced"]
+    assert [v for s, v in verdicts.items() if "decays faster" in s] == ["not_reproduced"]
 
 
 def test_typed_parameters_merge_over_the_sizes_and_change_the_run_key():

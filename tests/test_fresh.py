@@ -102,12 +102,12 @@ def test_admissible_threshold_interpolates_the_crossing():
 
 def test_c6_on_a_grid_that_shows_the_claims_and_one_that_does_not():
     shown = {
-        (0.7, 10): 40.0,
+        (0.7, 10): 50.0,
         (0.7, 100): 60.0,
-        (0.7, 1000): 90.0,
-        (0.9, 10): 120.0,
+        (0.7, 1000): 80.0,
+        (0.9, 10): 170.0,
         (0.9, 100): 200.0,
-        (0.9, 1000): 300.0,
+        (0.9, 1000): 240.0,
         (1.0, 10): 0,
         (1.0, 100): 0,
         (1.0, 1000): 0,
@@ -127,6 +127,11 @@ def test_c6_on_a_grid_that_shows_the_claims_and_one_that_does_not():
     df = _fake_ess(wrong)
     rows = claims.c6_phase_transition(df, fresh.admissible_thresholds(df))
     assert rows[2].verdict == "not_reproduced" and rows[3].verdict == "not_reproduced"
+    # a threshold that still grows by half across the upper half of the grid is not constant, whatever its slope
+    growing = dict(shown) | {(0.9, 1000): 300.0}
+    df = _fake_ess(growing)
+    rows = claims.c6_phase_transition(df, fresh.admissible_thresholds(df))
+    assert rows[2].verdict == "not_reproduced" and "×1.76" in rows[2].value
 
 
 def test_c7_and_c8_criteria():

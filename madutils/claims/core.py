@@ -8,8 +8,11 @@ Student-t interval **across seeds** (seeds − 1 degrees of freedom). The across
 metric's own measurement noise where that is known (binomial for precision, recall, coverage and tail mass on the
 evaluated samples; the bootstrap standard error for FID that the image hook stores as ``fid_se``), so that a few
 seeds that happen to agree cannot make an interval narrower than the measurement allows. With one seed no interval
-exists and the row is ``uninformative``. ``madutils.claims.calibration`` feeds driftless random walks through these
-functions and shows that they say ``reproduced`` for at most 5 % of them (a test).
+exists and the row is ``uninformative``. Every row states the smallest effect that counts as the paper's
+(:class:`Effect`) and is judged by :func:`decide` on three verdicts: the interval excludes 0 on the claimed side
+(``reproduced``), excludes the stated effect (``not_reproduced``), or holds both (``uninformative``, underpowered,
+with its power). ``madutils.claims.calibration`` feeds driftless random walks through these functions and shows
+that they say ``reproduced`` for at most 5 % of them (a test), and reports each row's power at its stated effect.
 """
 
 from __future__ import annotations
@@ -29,7 +32,20 @@ from ..scales import check_scale
 VERDICTS = ("reproduced", "not_reproduced", "uninformative", "not_run")
 
 
-COLUMNS = ["claim", "notebook", "figure", "statement", "statistic", "value", "seeds", "gate", "verdict", "reason"]
+COLUMNS = [
+    "claim",
+    "notebook",
+    "figure",
+    "statement",
+    "statistic",
+    "value",
+    "effect",
+    "power",
+    "seeds",
+    "gate",
+    "verdict",
+    "reason",
+]
 
 LEVEL = 0.95  # two-sided level of every interval; a one-directional claim is a one-sided test at 2.5 %
 
@@ -54,6 +70,9 @@ class ClaimResult:
     reason: str = ""
     seeds: int = 0
     gate: str = ""
+    effect: str = ""  # the smallest effect that counts as the paper's, with its reason (fixed before results)
+    power: float = float("nan")  # the chance that the criterion says `reproduced` when the true effect is that size
+    kind: str = "direction"  # how the row is judged (decide); not a column of the claims table
     notebook: str = field(init=False)
 
     def __post_init__(self) -> None:
@@ -318,48 +337,180 @@ def _span(values: list[float]) -> str:
     return f"{lo:.2f}" if np.isclose(lo, hi, atol=5e-3) else f"{lo:.2f}–{hi:.2f}"
 
 
-def judged(
+# -- the stated effect and the three verdicts ----------------------------------------------------------------------
+
+
+def z_power(effect: float, se: float, z: float = Z_EFFECT) -> float:
+    """The power of a Monte Carlo criterion "z > ``z``" when the true effect is ``effect`` and its standard error
+    ``se`` (normal approximation over many independent trials)."""
+    from scipy import stats
+
+    if not (np.isfinite(se) and se > 0):
+        return float("nan")
+    return float(stats.norm.sf(z - effect / se))
+
+
+@dataclass(frozen=True)
+class Effect:
+    """The smallest effect that counts as the paper's for one row, fixed in code before any result is seen: its
+    ``size`` (> 0) in the statistic's units, the ``unit`` to print, and ``why`` that size."""
+
+    size: float
+    why: str
+    unit: str = ""
+
+    def __post_init__(self) -> None:
+        if not (np.isfinite(self.size) and self.size > 0):
+            raise ValueError(f"a stated effect must be a positive number, got {self.size!r} ({self.why})")
+
+    def text(self) -> str:
+        return f"δ = {self.size:.3g}{self.unit}: {self.why}"
+
+
+KINDS = ("direction", "holds", "equal")
+
+
+def power(iv: Interval, effect: float, kind: str = "direction") -> float:
+    """The chance that a row's criterion says ``reproduced`` when the true statistic is at the stated effect
+    (``direction``: +effect in the claimed direction; ``holds`` and ``equal``: no change at all), for an interval
+    of the same width and degrees of freedom as ``iv`` (noncentral t). NaN when ``iv`` has no width."""
+    from scipy import stats
+
+    if not iv.informative or iv.seeds < 2:
+        return float("nan")
+    dof = iv.seeds - 1
+    t = _t(LEVEL, dof)
+    se = (iv.hi - iv.lo) / (2 * t)
+    if se <= 0:
+        return 1.0
+    if kind == "equal":  # the whole interval inside ±effect when the truth is 0
+        return float(max(0.0, 2 * stats.t.cdf(effect / se - t, dof) - 1))
+    return float(stats.nct.sf(t, dof, effect / se))
+
+
+def decide(iv: Interval, effect: Effect, sign: int = 1, kind: str = "direction") -> tuple[str, str]:
+    """The verdict of one row and its reason (DESIGN: "How a claim is judged"), on the interval ``iv`` of a
+    statistic whose claimed direction is ``sign``:
+
+    * ``direction`` (the statistic is positive, times ``sign``): ``reproduced`` when the interval excludes 0 on the
+      claimed side; ``not_reproduced`` when it excludes the stated effect, lying wholly below it on the claimed side
+      (the data contradict the claim, or show an effect smaller than what counts as the paper's);
+    * ``holds`` (no change of the stated size against the claimed side, "precision does not decay"):
+      ``reproduced`` when the interval excludes a change of −effect, ``not_reproduced`` when it lies wholly beyond;
+    * ``equal`` (the statistic is within ±effect of 0, "the gap closes"): ``reproduced`` when the interval lies
+      inside ±effect, ``not_reproduced`` when it lies wholly outside.
+
+    Otherwise ``uninformative``: the interval holds both answers, and the reason says "underpowered" with the power
+    at the stated effect (:func:`power`)."""
+    if kind not in KINDS:
+        raise ValueError(f"kind = {kind!r}; use one of {KINDS}")
+    if sign not in (1, -1):
+        raise ValueError(f"sign = {sign!r}; use +1 or -1")
+    lo, hi = (iv.lo, iv.hi) if sign > 0 else (-iv.hi, -iv.lo)
+    d = effect.size
+    if kind == "direction":
+        if hi < d:
+            why = "the data contradict the claim" if hi < 0 else "the effect is smaller than the stated one"
+            return "not_reproduced", f"the interval lies below the stated effect δ = {d:.3g}: {why}"
+        if lo > 0:
+            return "reproduced", ""
+    elif kind == "holds":
+        if hi < -d:
+            return "not_reproduced", f"the interval lies beyond a change of −δ = {-d:.3g} against the claim"
+        if lo > -d:
+            return "reproduced", ""
+    else:
+        if lo > d or hi < -d:
+            return "not_reproduced", f"the interval lies outside ±δ = {d:.3g}"
+        if -d < lo and hi < d:
+            return "reproduced", ""
+    p = power(iv, d, kind)
+    return "uninformative", f"underpowered: the interval holds both answers; power {p:.2f} at the stated effect"
+
+
+def judge(
     head: tuple[str, str],
     statement: str,
     statistic: str,
     value: str,
-    ok: bool,
-    *intervals: Interval,
+    iv: Interval,
+    effect: Effect,
+    sign: int = 1,
+    kind: str = "direction",
     gate: Gate = Gate(),  # noqa: B008  (immutable)
     seeds: int | None = None,
-    reason: str = "",
 ) -> ClaimResult:
-    """One row whose verdict is ``ok`` when it can be decided: ``uninformative`` when the gate fails or an interval
-    it rests on does not exist (one seed, too few generations). ``head`` is (claim, figure)."""
+    """One row judged by :func:`decide` on ``iv``: ``uninformative`` when the gate fails or no interval exists
+    (one seed, too few generations); seeds left out are named in the reason."""
     claim, figure = head
-    n = seeds if seeds is not None else min((i.seeds for i in intervals), default=0)
+    n = seeds if seeds is not None else iv.seeds
+    reason = ""
     if not gate.ok:
         v, reason = "uninformative", f"generation 1 fails the validity gate ({gate.text})"
-    elif any(not i.informative for i in intervals):
-        v = "uninformative"
-        reason = reason or "no interval across seeds (needs at least 2 seeds and 3 generations)"
+    elif not iv.informative:
+        v, reason = "uninformative", "no interval across seeds (needs at least 2 seeds and 3 generations)"
     else:
-        v = verdict(bool(ok))
-    dropped = sorted({s for i in intervals for s in i.dropped})
-    if dropped:
-        names = ", ".join(map(str, dropped))
-        note = f"seed{'s' if len(dropped) > 1 else ''} {names} left out (values missing or not finite)"
+        v, reason = decide(iv, effect, sign, kind)
+    if iv.dropped:
+        names = ", ".join(map(str, iv.dropped))
+        note = f"seed{'s' if len(iv.dropped) > 1 else ''} {names} left out (values missing or not finite)"
         reason = f"{reason}; {note}" if reason else note
-    return ClaimResult(claim, figure, statement, statistic, value, v, reason, seeds=n, gate=gate.text)
+    return ClaimResult(
+        claim,
+        figure,
+        statement,
+        statistic,
+        value,
+        v,
+        reason,
+        seeds=n,
+        gate=gate.text,
+        effect=effect.text(),
+        power=round(power(iv, effect.size, kind), 3),
+        kind=kind,
+    )
 
 
-def rises(df: pd.DataFrame, head: tuple, statement: str, metric: str, sign: int, gate: Gate, **where) -> ClaimResult:
-    """One row: ``metric`` of the runs ``where`` rises (``sign`` = +1) or falls (−1) over the generations: the
-    interval across seeds of the per-seed slopes lies above (below) 0."""
+def slope_difference(df: pd.DataFrame, metric: str, base: dict, other: dict, since=None, until=None) -> Interval:
+    """The per-generation slope of ``metric`` in the runs ``other`` minus that in the runs ``base``, paired by seed
+    (the loops of one seed share their generation 1): how much faster ``other`` moves. Its variance is floored by
+    the measurement noise of the two slopes."""
+    a, sxx = seed_slopes(df, metric, since, until, **base)
+    b, _ = seed_slopes(df, metric, since, until, **other)
+    seeds = a.index.intersection(b.index)
+    if not len(seeds):
+        return Interval(float("nan"), float("nan"), float("nan"), 0)
+    noise = (point_variance(df, metric, since, until, **base) + point_variance(df, metric, since, until, **other)) / sxx
+    return across_seeds((b[seeds] - a[seeds]).to_numpy(), noise, seeds=seeds.to_numpy())
+
+
+def first_generation(df: pd.DataFrame, metric: str, **where) -> float:
+    """The mean over seeds of ``metric`` at generation 1 of the runs ``where`` (NaN when none is stored)."""
+    y = per_seed(df, metric, **where)
+    return float(np.nanmean(y.iloc[0].to_numpy())) if y.size else float("nan")
+
+
+def relative_effect(df: pd.DataFrame, metric: str, share: float, why: str, unit: str = "/gen", **where) -> Effect:
+    """An effect stated as a ``share`` of ``metric`` at generation 1 of the runs ``where`` (for an unbounded metric
+    such as FID, whose scale depends on the features); 1 when nothing is stored (a row that is not run)."""
+    base = first_generation(df, metric, **where)
+    size = share * base if np.isfinite(base) and base > 0 else 1.0
+    return Effect(size, f"{share:.3g} × its generation-1 value ({base:.3g}): {why}", unit)
+
+
+def rises(
+    df: pd.DataFrame, head: tuple, statement: str, metric: str, sign: int, gate: Gate, effect: Effect, **where
+) -> ClaimResult:
+    """One row: ``metric`` of the runs ``where`` rises (``sign`` = +1) or falls (−1) over the generations, judged on
+    the interval across seeds of the per-seed slopes against 0 and the stated ``effect`` (:func:`decide`)."""
     s = trend(df, metric, **where)
-    ok = s.lo > 0 if sign > 0 else s.hi < 0
-    side = "above" if sign > 0 else "below"
-    return judged(
+    return judge(
         head,
         statement,
-        f"per-seed least-squares slope over generations; 95% CI across seeds (floored by measurement noise) {side} 0",
+        "per-seed least-squares slope over generations; 95% CI across seeds (floored by measurement noise)",
         s.text(f"{metric} slope", "/gen"),
-        ok,
         s,
+        effect,
+        sign,
         gate=gate,
     )

@@ -12,12 +12,14 @@ from .core import (
     Z_EFFECT,
     Z_MARTINGALE,
     ClaimResult,
+    Effect,
+    Gate,
     _slope,
     _z,
     across_seeds,
     difference,
     gate,
-    judged,
+    judge,
     trend,
     verdict,
 )
@@ -73,12 +75,15 @@ def c5_limit_independent_of_start(
                 + ", ".join(f"n_ini={n}: {late[n].mean():.3f}" for n in inis),
                 verdict=verdict(ok),
                 seeds=trials,
+                effect=f"δ = {PLATEAU_TOL:.0%} of the limit: curves whose late means differ by less, and whose late "
+                "drift stays within it, share one limit",
             )
         )
     return rows
 
 
 CONSTANT_TOL = 0.5  # a log-log slope of n_s* on n_r within ±0.5: nearer a constant threshold than a proportional one
+GROWTH_TOL = 1.5  # ... and n_s* growing by less than half across the upper half of the n_r grid
 
 
 def c6_phase_transition(ess: pd.DataFrame, thresholds: pd.DataFrame) -> list[ClaimResult]:
@@ -89,7 +94,8 @@ def c6_phase_transition(ess: pd.DataFrame, thresholds: pd.DataFrame) -> list[Cla
     2. a modest amount helps when n_r is small: for every λ < 1, at the smallest n_r some n_s > 0 has
        n_e/n_r > 1 (lower band);
     3. the threshold becomes constant (the paper: it "seems to become constant"): over the upper half of the n_r
-       grid, the log-log slope of n_s* on n_r lies within ±``CONSTANT_TOL`` with its 2-SE band, for every λ < 1;
+       grid, the log-log slope of n_s* on n_r lies within ±``CONSTANT_TOL`` with its 2-SE band and n_s* grows by
+       less than ``GROWTH_TOL`` (a threshold that still rises by half is not constant), for every λ < 1;
     4. smaller λ lowers the threshold: no pair of λ values at any n_r is ordered the other way (intervals
        disjoint), and at least half of the pairs are ordered significantly;
     5. λ = 1 is always admissible: no grid point at λ = 1 has n_e/n_r significantly below 1.
@@ -110,6 +116,7 @@ def c6_phase_transition(ess: pd.DataFrame, thresholds: pd.DataFrame) -> list[Cla
             value=f"{len(last[last.lam < 1]) - len(bad)} of {len(last[last.lam < 1])} (λ, n_r) have n_e/n_r < 1 at the "
             f"largest n_s; largest such n_e/n_r = {last[last.lam < 1].ratio.max():.2f}",
             verdict=verdict(len(bad) == 0 and len(biased) > 0),
+            effect="δ = the 2-SE band of n_e/n_r: any n_e below n_r beyond the Monte Carlo noise counts",
         )
     )
     small = ess[(ess.n_r == nrs[0]) & (ess.n_s > 0) & (ess.lam < 1)]
@@ -125,6 +132,7 @@ def c6_phase_transition(ess: pd.DataFrame, thresholds: pd.DataFrame) -> list[Cla
                 f"λ={lam:g}: max n_e/n_r = {small[small.lam == lam].ratio.max():.2f}" for lam in helped.index
             ),
             verdict=verdict(len(helped) > 0 and bool((helped > 1).all())),
+            effect="δ = the 2-SE band of n_e/n_r: any gain beyond the Monte Carlo noise counts",
         )
     )
     thr = thresholds[thresholds.lam < 1]
@@ -138,21 +146,25 @@ def c6_phase_transition(ess: pd.DataFrame, thresholds: pd.DataFrame) -> list[Cla
             continue
         se = np.maximum((np.log(g.high) - np.log(g.low)) / 4, 1e-3) * g.threshold
         slope, slope_se = _slope(g.n_r, g.threshold, se)
-        ok3 &= bool(abs(slope) + 2 * slope_se < CONSTANT_TOL)
+        growth = float(g.threshold.iloc[-1] / g.threshold.iloc[0])
+        ok3 &= bool(abs(slope) + 2 * slope_se < CONSTANT_TOL and growth < GROWTH_TOL)
         parts.append(
             f"λ={lam:g}: n_s* {g.threshold.iloc[0]:.3g} (n_r={g.n_r.iloc[0]:g}) → {g.threshold.iloc[-1]:.3g} "
-            f"(n_r={g.n_r.iloc[-1]:g}), log-log slope {slope:.2f} ± {slope_se:.2f}"
+            f"(n_r={g.n_r.iloc[-1]:g}, ×{growth:.2f}), log-log slope {slope:.2f} ± {slope_se:.2f}"
         )
     rows.append(
         ClaimResult(
             claim="C6",
             figure="fig12_fresh_threshold_vs_lambda",
             statement="the admissible threshold of n_s becomes constant as n_r grows",
-            statistic=f"log-log slope of n_s* on n_r over the upper half of the n_r grid (uncensored thresholds): "
-            f"|slope| + 2 SE < {CONSTANT_TOL:g} (nearer constant, 0, than proportional, 1), for every λ < 1",
+            statistic=f"over the upper half of the n_r grid (uncensored thresholds): the log-log slope of n_s* on n_r "
+            f"with |slope| + 2 SE < {CONSTANT_TOL:g} (nearer constant, 0, than proportional, 1), and n_s* growing by "
+            f"less than ×{GROWTH_TOL:g} from the first to the last n_r, for every λ < 1",
             value="; ".join(parts),
             verdict=verdict(ok3),
             seeds=trials,
+            effect=f"a threshold is constant when its log-log slope on n_r is within ±{CONSTANT_TOL:g} and it grows by "
+            f"less than {GROWTH_TOL - 1:.0%} across the upper half of the grid",
         )
     )
     contra, signif, total = 0, 0, 0
@@ -176,6 +188,7 @@ def c6_phase_transition(ess: pd.DataFrame, thresholds: pd.DataFrame) -> list[Cla
             "ordered (2-SE intervals disjoint or censored apart)",
             value=f"{signif} of {total} pairs significantly ordered, {contra} contradicting",
             verdict=verdict(total > 0 and contra == 0 and signif >= total / 2),
+            effect="δ = the 2-SE bands of the thresholds: an ordering counts when the bands are disjoint",
         )
     )
     unb = ess[(ess.lam == 1.0) & (ess.n_s > 0)]
@@ -190,6 +203,7 @@ def c6_phase_transition(ess: pd.DataFrame, thresholds: pd.DataFrame) -> list[Cla
             else "λ = 1 not in the grid",
             verdict=verdict(len(unb) > 0 and bool((unb.ratio_high >= 1).all())),
             reason="" if len(unb) else "the grid has no λ = 1 points",
+            effect="δ = the 2-SE band of n_e/n_r: a loss beyond the Monte Carlo noise would contradict",
         )
     )
     return _with_seeds(rows, trials)
@@ -233,6 +247,7 @@ def c7_memory(ess: pd.DataFrame) -> list[ClaimResult]:
                 statistic="n_e/n_r at the largest K above n_e/n_r at K = 1 (2-SE bands disjoint)",
                 value=", ".join(f"K={int(m)}: {r:.2f}" for m, r in zip(g.memory, g.ratio, strict=True)),
                 verdict=verdict(raised),
+                effect="δ = the 2-SE bands of n_e/n_r: a gain counts when the bands are disjoint",
             ),
             ClaimResult(
                 claim="C7",
@@ -241,6 +256,7 @@ def c7_memory(ess: pd.DataFrame) -> list[ClaimResult]:
                 statistic="gain of n_e/n_r per added model, first step of K minus last step, z > 4",
                 value=f"first step {first:.3f}/model, last step {final:.3f}/model, z = {z:.1f}",
                 verdict=verdict(z > Z_EFFECT),
+                effect="δ = 4 standard errors of the difference of the gains",
             ),
         ],
         _trials(ess),
@@ -268,6 +284,7 @@ def c8_dataset_size(by_p: pd.DataFrame, by_lam: pd.DataFrame) -> list[ClaimResul
             statistic="log-log slope of WD on n below 0 (z < −4) for every p",
             value=", ".join(f"p={p:g}: {s:.3f} ± {e:.3f}" for p, (s, e) in slopes.items()),
             verdict=verdict(all(_z(s, e) < -Z_EFFECT for s, e in slopes.values())),
+            effect="δ = 4 standard errors of the log-log slope",
         )
     )
     rate = (
@@ -285,6 +302,7 @@ def c8_dataset_size(by_p: pd.DataFrame, by_lam: pd.DataFrame) -> list[ClaimResul
             value=", ".join(f"p={p:g}: {slopes[p][0] - slopes[1.0][0]:+.4f} (z = {z:.1f})" for p, z in rate.items())
             or "no p = 1 reference",
             verdict=verdict(bool(rate) and all(z > Z_EFFECT for z in rate.values())),
+            effect="δ = 4 standard errors of the slope difference",
         )
     )
     real = by_p[by_p.p == 1.0].set_index("n")
@@ -302,6 +320,7 @@ def c8_dataset_size(by_p: pd.DataFrame, by_lam: pd.DataFrame) -> list[ClaimResul
             statistic="WD(p, n) − WD(1, n) > 0 with z > 4 at every n, for every p < 1",
             value=", ".join(f"p={p:g}: min z = {z:.1f}" for p, z in worse),
             verdict=verdict(len(worse) > 0 and all(z > Z_EFFECT for _, z in worse)),
+            effect="δ = 4 standard errors of the difference at every n",
         )
     )
     plateau, parts = True, []
@@ -332,6 +351,8 @@ def c8_dataset_size(by_p: pd.DataFrame, by_lam: pd.DataFrame) -> list[ClaimResul
             "about −0.5), and WD at the largest n above the λ = 1 value (z > 4)",
             value="; ".join(parts),
             verdict=verdict(plateau and (by_lam.lam < 1).any()),
+            effect="a plateau: a log-log slope above −0.25 over the upper half of the n grid (half the −0.5 of real "
+            "data alone)",
         )
     )
     return _with_seeds(rows, _trials(by_p, by_lam))
@@ -344,14 +365,16 @@ def c5_fresh_images(
     metric: str = "fid",
 ) -> list[ClaimResult]:
     """C5 for an image model (Fig. 10 right): fresh data loops that differ only in n_ini converge to the same FID.
-    With G generations and the late ones t > G/2 (intervals across seeds, :mod:`.core`):
+    With G generations and the late ones t > G/2 (intervals across seeds, :mod:`.core`), the stated effect is half
+    the start gap (FID at generation 1, smallest minus largest n_ini, paired by seed): what the loop has to forget.
 
-    * start apart: FID at generation 1, smallest minus largest n_ini, interval excludes 0 (paired by seed);
-    * the gap closes: over the late generations the same difference lies within ± half the start gap;
-    * a plateau: each curve's late drift (per-seed slope over the late generations, times the G − 1 steps of the
-      whole loop) lies within ± half the start gap.
+    * the limit does not depend on n_ini: the late gap (the same difference over the late generations) lies within
+      ± half the start gap;
+    * each loop reaches a limit: its late drift (per-seed slope over the late generations, times the G − 1 steps of
+      the whole loop) lies within ± half the start gap.
 
-    The loops' generation 1 must pass the validity gate."""
+    A start gap whose interval holds 0 leaves nothing to forget: the rows are then ``uninformative``. The loops'
+    generation 1 must pass the validity gate."""
     inis = sorted(df[df.real == "fresh"].n_ini.unique())
     head = ("C5", figure)
     statement = f"fresh data loop ({model}): the FID converges to a limit independent of n_ini"
@@ -366,26 +389,41 @@ def c5_fresh_images(
     since = last // 2 + 1
     start = difference(df, metric, large, small, since=1, until=1)
     gap = difference(df, metric, large, small, since=since)
-    drifts = [trend(df, metric, since=since, n_ini=n, real="fresh").scaled(last - 1) for n in inis]
-    tol = abs(start.estimate) / 2
-    apart = start.lo > 0 or start.hi < 0
-    closes = max(abs(gap.lo), abs(gap.hi)) < tol
-    flat = all(max(abs(d.lo), abs(d.hi)) < tol for d in drifts)
-    return [
-        judged(
+    g = gate(df, *(dict(n_ini=n, real="fresh") for n in inis))
+    apart = start.informative and (start.lo > 0 or start.hi < 0)
+    effect = Effect(
+        max(abs(start.estimate) / 2, 1e-9) if apart else 1.0,
+        f"half the start gap {start.estimate:+.3g} (generation 1, n_ini = {inis[0]} minus {inis[-1]}): what the "
+        "loop has to forget",
+    )
+    if not apart:
+        g = Gate(False, f"the loops do not start apart ({start.text('start gap')}): nothing to forget") if g.ok else g
+    rows = [
+        judge(
             head,
             statement,
-            f"generation 1: FID(n_ini={inis[0]}) − FID(n_ini={inis[-1]}) excludes 0; generations ≥ {since}: that "
-            "difference, and each curve's late slope × (G − 1), within ± half the start gap (95% CIs across seeds)",
-            start.text("start gap")
-            + "; "
-            + gap.text("late gap")
-            + "; "
-            + ", ".join(d.text(f"late drift n_ini={n}") for n, d in zip(inis, drifts, strict=True)),
-            apart and closes and flat,
-            start,
+            f"generations ≥ {since}: FID(n_ini={inis[0]}) − FID(n_ini={inis[-1]}), paired by seed, within ± the "
+            "stated effect (95% CI across seeds)",
+            start.text("start gap") + "; " + gap.text("late gap"),
             gap,
-            *drifts,
-            gate=gate(df, *(dict(n_ini=n, real="fresh") for n in inis)),
+            effect,
+            kind="equal",
+            gate=g,
         )
     ]
+    for n in inis:
+        drift = trend(df, metric, since=since, n_ini=n, real="fresh").scaled(last - 1)
+        rows.append(
+            judge(
+                head,
+                f"fresh data loop ({model}), n_ini = {n}: the FID reaches a limit",
+                f"late slope (generations ≥ {since}) × (G − 1), per seed, within ± the stated effect (95% CI across "
+                "seeds)",
+                drift.text("late drift"),
+                drift,
+                effect,
+                kind="equal",
+                gate=g,
+            )
+        )
+    return rows
