@@ -2,7 +2,7 @@
 resume after the last complete generation, single cached results, and the in-memory run of a loop without a
 store.
 
-Layout (DESIGN.md)::
+Layout (docs/design.md, "The store and its keys")::
 
     runs/<scale>/<folder>/<run-key>/config.json
     runs/<scale>/<folder>/<run-key>/gen-001/{manifest.json, metrics.json, *.npy, model.pkl}

@@ -25,7 +25,7 @@ def sha256_file(path) -> str:
 def derive_seed(seed: int, *parts: Any) -> int:
     """A 63-bit seed from a base seed and a path of names, e.g. ``derive_seed(0, t, "fit")``.
 
-    DESIGN.md: seeds are derived from (seed, generation, role), so that the same configuration gives the same
+    docs/design.md: seeds are derived from (seed, generation, role), so that the same configuration gives the same
     numbers and a resumed run draws exactly what an uninterrupted one would have drawn.
     """
     text = json.dumps([int(seed), *[str(p) for p in parts]])

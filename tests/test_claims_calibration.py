@@ -1,4 +1,4 @@
-"""The trend and ordering criteria on null simulations (DESIGN.md: every criterion is calibrated): fed driftless
+"""The trend and ordering criteria on null simulations (docs/design.md: every criterion is calibrated): fed driftless
 random walks with the generations and seeds of a scale, no row says ``reproduced`` for more than 5 % of them; fed a
 drift in the claimed direction, the rows find it."""
 

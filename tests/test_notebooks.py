@@ -1,4 +1,4 @@
-"""The house rules of STYLE.md for committed notebooks (their execution is checked by nbval at smoke scale)."""
+"""The house rules for committed notebooks (docs/design.md) (their execution is checked by nbval at smoke scale)."""
 
 import json
 from pathlib import Path
@@ -32,7 +32,7 @@ def test_notebook_skeleton(path):
             assert ":" in line.split("=")[0], f"untyped parameter: {line}"
     assert cells[0]["cell_type"] == "markdown" and cells[0]["source"][0].startswith("# ")
     everything = "\n".join("".join(c["source"]) for c in cells)
-    if REGISTERED[path.name[:2]].paper:  # a section of the paper: the whole skeleton of STYLE.md
+    if REGISTERED[path.name[:2]].paper:  # a section of the paper: the whole skeleton of a notebook
         assert "record_claims(" in everything, "needs a claims cell"
         for heading in ("## Method", "## Summary", "## Exercises", "## Differences from the paper"):
             assert heading in everything, f"needs a {heading!r} section"

@@ -1,4 +1,4 @@
-"""The paper's claims C1–C12 (DESIGN.md) as functions of stored results.
+"""The paper's claims C1–C12 (docs/design.md) as functions of stored results.
 
 Each function returns :class:`ClaimResult` rows, one sentence of the paper each: the measured statistic with its
 uncertainty, the smallest effect that counts as the paper's (``effect``, with its reason) and a verdict whose

@@ -1,4 +1,4 @@
-"""Calibration of the trend and ordering criteria on null simulations (DESIGN.md: "every criterion is
+"""Calibration of the trend and ordering criteria on null simulations (docs/design.md: "every criterion is
 calibrated").
 
 Under the null hypothesis a self-consuming loop does not drift: its metric curves are driftless random walks, with

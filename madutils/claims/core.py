@@ -1,7 +1,7 @@
 """What every claim module shares: the row of the claims table, the verdicts, the validity gate, recording a
 notebook's rows, and the statistics the criteria use.
 
-How a trend or an ordering is judged (DESIGN.md, "How a claim is judged"). The generations of one self-consuming
+How a trend or an ordering is judged (docs/design.md, "How a claim is judged"). The generations of one self-consuming
 loop form a random walk, so a least-squares interval over the generations of a single seed is far too narrow.
 Every statistic here is therefore computed **per seed** (each seed is an independent loop) and its interval is a
 Student-t interval **across seeds** (seeds − 1 degrees of freedom). The across-seed variance is floored by the
@@ -389,7 +389,7 @@ def power(iv: Interval, effect: float, kind: str = "direction") -> float:
 
 
 def decide(iv: Interval, effect: Effect, sign: int = 1, kind: str = "direction") -> tuple[str, str]:
-    """The verdict of one row and its reason (DESIGN: "How a claim is judged"), on the interval ``iv`` of a
+    """The verdict of one row and its reason (docs/design.md, "How a claim is judged"), on the interval ``iv`` of a
     statistic whose claimed direction is ``sign``:
 
     * ``direction`` (the statistic is positive, times ``sign``): ``reproduced`` when the interval excludes 0 on the
