@@ -35,6 +35,7 @@ METRIC_LABELS = {
     "coverage": "coverage",
     "label_accuracy": "label accuracy",
     "w2": r"$W_2$ distance",
+    "tail_mass": r"tail mass $P(|x_1| > 2)$",
 }
 FIGURE_NAME = re.compile(r"^(fig\d{2}[a-z]?|nb\d{2})_[a-z0-9_]+$")
 
