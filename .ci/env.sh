@@ -6,6 +6,7 @@ mad_env() {
   local root venv stamp want py
   root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
   if [ -n "${VIRTUAL_ENV:-}${CONDA_PREFIX:-}" ] && python -c "import madutils" >/dev/null 2>&1; then
+    mad_strip_outputs "$root" python
     return 0
   fi
   py="${PYTHON:-python3}"
@@ -29,4 +30,18 @@ mad_env() {
   fi
   # shellcheck disable=SC1091
   . "$venv/bin/activate"
+  mad_strip_outputs "$root" "$venv/bin/python"
+}
+
+# In a git checkout, the filter named in .gitattributes: nbstripout strips the outputs of a notebook when it is
+# staged (cell ids and metadata kept), and `git diff` compares notebooks without outputs. Without nbstripout in the
+# environment nothing is set up.
+mad_strip_outputs() {
+  local root="$1" py="$2"
+  git -C "$root" rev-parse --git-dir >/dev/null 2>&1 || return 0
+  "$py" -c "import nbstripout" >/dev/null 2>&1 || return 0
+  git -C "$root" config filter.nbstripout.clean "'$py' -m nbstripout --keep-id" || true
+  git -C "$root" config filter.nbstripout.smudge cat || true
+  git -C "$root" config filter.nbstripout.required true || true
+  git -C "$root" config diff.ipynb.textconv "'$py' -m nbstripout --keep-id -t" || true
 }

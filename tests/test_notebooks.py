@@ -139,3 +139,36 @@ def test_an_unknown_papermill_parameter_stops_the_notebook_before_any_work(proje
     )
     assert out.returncode != 0 and "unknown parameter lamz" in out.stderr
     assert not (project / "runs").exists()  # nothing was computed or stored
+
+
+def test_outputs_saved_by_jupyter_never_reach_a_commit(tmp_path):
+    """The nbstripout filter of .gitattributes, set up by .ci/env.sh: a notebook staged with outputs is stored
+    without them, and its cell ids and tags are kept."""
+    import shutil
+    import subprocess
+    import sys
+
+    root = Path(__file__).parent.parent
+    if subprocess.run([sys.executable, "-c", "import nbstripout"]).returncode != 0:
+        pytest.skip("nbstripout is not installed (the notebooks extra)")
+    repo = tmp_path / "repo"
+    (repo / ".ci").mkdir(parents=True)
+    shutil.copy(root / ".gitattributes", repo)
+    shutil.copy(root / ".ci" / "env.sh", repo / ".ci")
+    nb = json.loads(NOTEBOOKS[1].read_text())
+    code = next(c for c in nb["cells"] if c["cell_type"] == "code")
+    code["outputs"] = [{"output_type": "stream", "name": "stdout", "text": ["hello\n"]}]
+    code["execution_count"] = 3
+    (repo / "n.ipynb").write_text(json.dumps(nb, indent=1))
+
+    def git(*args):
+        return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, text=True).stdout
+
+    git("init", "-q")
+    subprocess.run(["bash", "-c", f". .ci/env.sh && mad_strip_outputs {repo} {sys.executable}"], cwd=repo, check=True)
+    git("add", "n.ipynb")
+    staged = json.loads(git("show", ":n.ipynb"))
+    cells = [c for c in staged["cells"] if c["cell_type"] == "code"]
+    assert not any(c.get("outputs") or c.get("execution_count") for c in cells)
+    assert [c["id"] for c in staged["cells"]] == [c["id"] for c in nb["cells"]]
+    assert "parameters" in cells[0]["metadata"]["tags"]
