@@ -197,7 +197,13 @@ class UndescribableError(TypeError):
 
 
 def describe(obj: Any) -> Any:
-    """What goes into a run key for a family, source or hook: its ``key()``, else its dataclass fields.
+    """What goes into a run key for a family, source or hook: its ``key()``, else its dataclass fields, and its code.
+
+    Code is part of the identity: an object whose class is defined outside this package (in a notebook or a
+    script) adds the digest of its class's code (:func:`~madutils.utils.code_digest`: its syntax tree, so comments
+    and formatting do not count), so that an edited model is never answered with the old one's results. The
+    package's own classes add their ``CODE_VERSION`` when it is above 1; a test ties each version to the syntax
+    tree of its module (``tests/test_code_versions.py``), so an edit cannot keep the old key unnoticed.
 
     Anything else (a function, a lambda, a plain object) is refused: its name alone would give two different
     objects the same key (``Shifted(0)`` and ``Shifted(100)``, two lambdas), and the second would be served the
@@ -206,15 +212,29 @@ def describe(obj: Any) -> Any:
     if obj is None:
         return None
     if hasattr(obj, "key") and callable(obj.key):
-        return canonical(obj.key())
+        return _with_code(obj, canonical(obj.key()))
     if is_dataclass(obj) and not isinstance(obj, type):
-        return canonical(obj)
+        return _with_code(obj, canonical(obj))
     name = getattr(obj, "__qualname__", type(obj).__qualname__)
     raise UndescribableError(
         f"{name} cannot describe itself for a run key: make it a (frozen) dataclass whose fields are everything "
         "that changes its results, or give it a key() method that returns them; a function or lambda used as an "
         "evaluation hook can become a dataclass with a __call__ method"
     )
+
+
+def _with_code(obj: Any, described: Any) -> Any:
+    cls = type(obj)
+    if cls.__module__.split(".")[0] == "madutils":
+        version = getattr(cls, "CODE_VERSION", 1)
+        if version == 1:  # the classes stored before versions existed keep their keys
+            return described
+        mark = {"__version__": version}
+    else:
+        from .utils import code_digest
+
+        mark = {"__code__": code_digest(cls)}
+    return described | mark if isinstance(described, dict) else {"described": described} | mark
 
 
 def first_family(family: Any, cfg: LoopConfig) -> Any:

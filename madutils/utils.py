@@ -97,6 +97,70 @@ def canonical(obj: Any) -> Any:
     raise TypeError(f"cannot put a {type(obj).__name__} into a run configuration: {obj!r}")
 
 
+def _strip_docstrings(tree):
+    import ast
+
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if (
+            isinstance(body, list)
+            and body
+            and isinstance(body[0], ast.Expr)
+            and isinstance(body[0].value, ast.Constant)
+            and isinstance(body[0].value.value, str)
+        ):
+            node.body = body[1:] or [ast.Pass()]
+    return tree
+
+
+def source_digest(source: str) -> str:
+    """sha256 of the syntax tree of Python ``source`` without its docstrings: comments, formatting and docstrings do
+    not count, any change of the code does."""
+    import ast
+    import textwrap
+
+    tree = _strip_docstrings(ast.parse(textwrap.dedent(source)))
+    return hashlib.sha256(ast.dump(tree, include_attributes=False).encode()).hexdigest()[:16]
+
+
+def _code_object_digest(code, h) -> None:
+    h.update(code.co_code)
+    h.update(repr(code.co_names).encode())
+    for const in code.co_consts:
+        if hasattr(const, "co_code"):
+            _code_object_digest(const, h)
+        else:
+            h.update(repr(const).encode())
+
+
+def code_digest(obj: Any) -> str:
+    """A digest of the code of a class, function or module (:func:`source_digest` of its source): for a class
+    defined in a notebook, whose source Python cannot find as a whole, the sources of its methods; without any
+    source (code typed into an interpreter), their compiled code. It changes when the code changes, not when
+    comments, formatting or docstrings do."""
+    import inspect
+
+    try:
+        return source_digest(inspect.getsource(obj))
+    except (OSError, TypeError, SyntaxError):
+        pass
+    if not inspect.isclass(obj):
+        h = hashlib.sha256()
+        _code_object_digest(obj.__code__, h)
+        return h.hexdigest()[:16]
+    parts = []
+    for name, member in sorted(vars(obj).items()):
+        func = getattr(member, "__func__", member)  # staticmethod, classmethod
+        funcs = [f for f in (func, getattr(member, "fget", None), getattr(member, "fset", None)) if f is not None]
+        for f in funcs:
+            if inspect.isfunction(f):
+                parts.append(f"{name}:{code_digest(f)}")
+        if not funcs or not any(inspect.isfunction(f) for f in funcs):
+            if not name.startswith("__") and not callable(member):
+                parts.append(f"{name}={member!r}")
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
+
+
 def config_key(config: Any, length: int = 12) -> str:
     """The hash that names a run folder: sha256 of the canonical JSON of the full configuration."""
     text = json.dumps(canonical(config), sort_keys=True, separators=(",", ":"))

@@ -1,0 +1,133 @@
+"""Code is part of a run's identity (docs/design.md, "The store and its keys").
+
+A family, source or hook defined outside the package keys on its code; the package's own carry a CODE_VERSION that
+this test ties to the syntax tree of the modules their results depend on. When a module below changes (its code,
+not its comments or formatting) this test fails: if the change can alter results, raise the CODE_VERSION of the
+classes named (their stored runs are then recomputed under new keys), and either way record the new digest here.
+"""
+
+import importlib
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from madutils.loops import describe
+from madutils.utils import source_digest
+
+PACKAGE = Path(__file__).parent.parent / "madutils"
+
+# module -> (digest of its syntax tree without docstrings, the classes whose results depend on it)
+MODULES = {
+    "models/ddpm.py": ("ac88010442b6d54e", ("models.ddpm.DDPMFamily",)),
+    "models/stylegan.py": ("78e33f0a5ad58ab3", ("models.stylegan.StyleGANFamily",)),
+    "models/wgan.py": ("6a7d01893d7c7f4f", ("models.wgan.WGANFamily",)),
+    "models/flow.py": ("2214930e6e196e39", ("models.flow.FlowFamily",)),
+    "models/gmm.py": ("bbd41b139c91b2cd", ("models.gmm.GMMFamily",)),
+    "models/gaussian.py": ("d9b2b1f3e0dd08bb", ("models.gaussian.GaussianFamily",)),
+    "gaussian.py": ("0b69693cb9447cc7", ("models.gaussian.GaussianFamily", "data.GaussianSource")),
+    "data.py": (
+        "532cd1135d46c500",
+        ("data.MnistSource", "data.MnistImages", "data.FFHQSource", "data.GridSource", "data.RosenbrockSource"),
+    ),
+    "metrics/hook.py": ("bd5ae35d40c8a271", ("metrics.hook.ImageMetrics",)),
+    "metrics/prd.py": (
+        "cca22d110de64aca",
+        ("metrics.hook.ImageMetrics", "metrics.toy.ModeMetrics", "metrics.toy.TailMetrics"),
+    ),
+    "metrics/fid.py": ("4ae2c663b021d6b9", ("metrics.hook.ImageMetrics",)),
+    "metrics/features.py": ("b0e43506b5e9b81a", ("metrics.hook.ImageMetrics",)),
+    "metrics/spectrum.py": ("8f33f23f8ea7e4cb", ("metrics.hook.ImageMetrics",)),
+    "metrics/toy.py": ("11579fecbc3272a4", ("metrics.toy.ModeMetrics", "metrics.toy.TailMetrics")),
+    "controls.py": ("b9e5e26bb5dac834", ("controls.RealOutput", "controls.ModelSamples")),
+}
+
+# class -> its CODE_VERSION (1: the version every class had when versions were introduced; not written into keys)
+VERSIONS = {name: 1 for _, names in MODULES.values() for name in names}
+
+
+def _class(name: str):
+    module, cls = name.rsplit(".", 1)
+    return getattr(importlib.import_module(f"madutils.{module}"), cls)
+
+
+@pytest.mark.parametrize("module", sorted(MODULES))
+def test_the_code_of_every_family_source_and_hook_is_tied_to_its_version(module):
+    digest, classes = MODULES[module]
+    now = source_digest((PACKAGE / module).read_text())
+    assert now == digest, (
+        f"madutils/{module} changed (its syntax tree, not only comments or formatting). If the change can alter "
+        f"results, raise CODE_VERSION of {', '.join(classes)} (their stored runs are recomputed under new keys) "
+        f"and record it in VERSIONS; either way record the new digest {now!r} for {module!r} in MODULES "
+        "(tests/test_code_versions.py)"
+    )
+    for name in classes:
+        assert getattr(_class(name), "CODE_VERSION", 1) == VERSIONS[name], f"record CODE_VERSION of {name} in VERSIONS"
+
+
+def test_a_version_above_1_enters_the_key_and_1_keeps_the_stored_keys(monkeypatch):
+    from madutils.models.ddpm import DDPMFamily
+
+    before = describe(DDPMFamily())
+    assert "__version__" not in before
+    monkeypatch.setattr(DDPMFamily, "CODE_VERSION", 2, raising=False)
+    assert describe(DDPMFamily()) == before | {"__version__": 2}
+
+
+KDE = """
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class KDEFamily:
+    bandwidth: float = 0.05  # kernel standard deviation h
+    name: str = "kde"
+
+    def fit(self, data, seed):
+        return {"points": np.asarray(data, dtype=float), "h": self.bandwidth}
+
+    def sample(self, model, n, lam, seed):
+        rng = np.random.default_rng(seed)
+        pick = model["points"][rng.integers(0, len(model["points"]), size=n)]
+        return pick + np.sqrt(lam) * model["h"] * rng.standard_normal(pick.shape)
+"""
+
+
+def _described(tmp_path, source, name):
+    (tmp_path / f"{name}.py").write_text(textwrap.dedent(source))
+    sys.path.insert(0, str(tmp_path))
+    try:
+        return describe(importlib.import_module(name).KDEFamily())
+    finally:
+        sys.path.remove(str(tmp_path))
+
+
+def test_a_family_edited_outside_the_package_gets_a_new_key(tmp_path):
+    """Notebook 07's exercise: KDEFamily.sample with five times the kernel noise must not reuse the old runs; a
+    comment or a reformatting changes nothing."""
+    original = _described(tmp_path, KDE, "kde_a")
+    edited = _described(tmp_path, KDE.replace("np.sqrt(lam) * model", "5 * np.sqrt(lam) * model"), "kde_b")
+    comment = _described(tmp_path, KDE.replace("        rng = np", "        # draw\n        rng = np"), "kde_c")
+    spaced = _described(tmp_path, KDE.replace("size=n)]", "size = n) ]"), "kde_d")
+    assert original["__code__"] != edited["__code__"]
+    assert original == comment == spaced
+    assert {k: v for k, v in original.items() if k != "__code__"} == {
+        "__class__": "KDEFamily",
+        "bandwidth": 0.05,
+        "name": "kde",
+    }
+
+
+def test_a_class_typed_into_a_kernel_keys_on_its_methods():
+    """A class defined in a notebook cell: Python cannot find its source as a whole, its methods' sources (or their
+    compiled code) still identify it."""
+    from madutils.utils import code_digest
+
+    namespace: dict = {}
+    exec(compile(KDE, "<cell>", "exec"), namespace)
+    first = code_digest(namespace["KDEFamily"])
+    exec(compile(KDE.replace("np.sqrt(lam) * model", "5 * np.sqrt(lam) * model"), "<cell>", "exec"), namespace)
+    assert code_digest(namespace["KDEFamily"]) != first
