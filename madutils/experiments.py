@@ -101,7 +101,10 @@ class Experiment:
 
         The loops share the cores as the loops of the whole experiment would (:func:`loop_workers` of ``width``
         loops), also when only a selection runs: the thread count is part of the run key of PyTorch families,
-        so every notebook that reads a shared loop finds the same run."""
+        so every notebook that reads a shared loop finds the same run. Before anything is computed it prints what is
+        not stored yet and an estimate of its time on this machine (:func:`announce`)."""
+        if progress:
+            announce(self, store, workers)
         loops = run_loops(
             self.family,
             list(self.loops.values()),
@@ -144,6 +147,66 @@ class Experiment:
         from .utils import cpu_threads
 
         return max(1, cpu_threads() // loop_workers(self.family, self.width))
+
+
+# Seconds one generation of a loop takes on one core of a 2-core CPU (x86-64, no GPU), measured at each scale's
+# sizes: training, sampling and the metrics (docs/notes.md). A rough guide for the estimate printed before work.
+GENERATION_SECONDS = {
+    ("DDPMFamily", "smoke"): 2,
+    ("DDPMFamily", "small"): 430,  # 2,000 steps of 0.18 s, 1,000 samples of 20 steps, LeNet metrics
+    ("StyleGANFamily", "smoke"): 3,
+    ("StyleGANFamily", "small"): 300,
+    ("WGANFamily", "smoke"): 2,
+    ("WGANFamily", "small"): 150,
+    ("FlowFamily", "smoke"): 1,
+    ("FlowFamily", "small"): 6,
+    ("GMMFamily", "smoke"): 0.05,
+    ("GMMFamily", "small"): 0.7,
+}
+
+
+def announce(experiment: Experiment, store: Store, workers: int | str = "auto") -> tuple[int, float | None]:
+    """Print how many generations of ``experiment`` are not stored yet and, where this machine's cost of a
+    generation is known (:data:`GENERATION_SECONDS`, scaled by the cores in use), about how long they take; with
+    nothing to compute, print nothing. Returns (generations to compute, estimated seconds or None)."""
+    from .loops import first_key, loop_workers, run_config
+    from .utils import cpu_threads
+
+    threads = experiment._threads()
+    todo, firsts = 0, set()
+    for cfg in experiment.loops.values():
+        config = run_config(experiment.family, cfg, experiment.source, experiment.hook, threads)
+        done = store.run(experiment.folder, config).completed()
+        donor = store.same_loop_other_length(experiment.folder, config) if done < cfg.generations else None
+        if donor is not None:  # the same loop stored with another length: its generations are taken over
+            done = max(done, min(donor.completed(), cfg.generations))
+        if done == 0 and first_key(cfg) in firsts:  # generation 1 is shared with a loop counted already
+            done = 1
+        firsts.add(first_key(cfg))
+        todo += max(0, cfg.generations - done)
+    if not todo:
+        return 0, None
+    scale = store.root.name
+    per_generation = GENERATION_SECONDS.get((type(experiment.family).__name__, scale))
+    kind = getattr(experiment.family, "name", type(experiment.family).__name__)
+    line = f"{experiment.folder}: {todo} {kind} generation{'s' if todo > 1 else ''} not stored yet"
+    seconds = None
+    if per_generation is not None:
+        parallel = min(loop_workers(experiment.family, len(experiment.loops), workers), cpu_threads()) or 1
+        seconds = todo * per_generation / parallel
+        line += f", about {_duration(seconds)} on this machine ({parallel} at a time; a 2-core CPU's costs)"
+    if scale != "smoke":
+        line += '; scale = "smoke" runs the notebook in about a minute'
+    print(line, flush=True)
+    return todo, seconds
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{max(1, round(seconds))} s"
+    if seconds < 90 * 60:
+        return f"{round(seconds / 60)} min"
+    return f"{seconds / 3600:.1f} h"
 
 
 SEED_MARK = " · seed "
@@ -341,9 +404,11 @@ class GaussianMonteCarlo:
     def run(self, store: Store) -> dict[Any, Mapping[str, np.ndarray]]:
         """Per loop: ``w2``, ``trace``, ``mean_dist`` and ``step_sq`` (see :class:`~madutils.montecarlo.SimResult`),
         float64 arrays of trials × generations read from the store one at a time."""
+        from tqdm.auto import tqdm
+
         var0 = None if self.var0 is None else np.asarray(self.var0)
         out = {}
-        for label, cfg in self.loops.items():
+        for label, cfg in tqdm(self.loops.items(), desc=f"{self.folder}: Monte Carlo", unit="loop", leave=False):
             config = dict(loop=cfg, d=self.d, trials=self.trials, var0=self.var0, method="exact", stored="log-float32")
             stored = store.cached_arrays(
                 self.folder,

@@ -292,3 +292,19 @@ def test_loops_that_share_a_first_generation_are_spread_apart():
     order = spread_shared_starts([first_key(c) for c in cfgs])
     assert [(cfgs[i].seed, cfgs[i].lam) for i in order[:3]] == [(0, 1.0), (1, 1.0), (2, 1.0)]
     assert sorted(order) == list(range(6))
+
+
+def test_an_experiment_says_what_it_will_compute_and_how_long_before_it_starts(tmp_path, capsys):
+    from madutils import experiments
+    from madutils.scales import GMMSizes, sizes
+    from madutils.store import Store
+
+    store = Store(tmp_path / "smoke")
+    exp = experiments.gmm(sizes(GMMSizes, "smoke", iterations=4, seeds=2))
+    assert experiments.announce(exp, store)[0] == 8
+    assert "gmm-grid: 8 gmm generations not stored yet, about 1 s on this machine" in capsys.readouterr().out
+    exp.run(store, workers=1, progress=False)
+    longer = experiments.gmm(sizes(GMMSizes, "smoke", iterations=6, seeds=2))
+    assert experiments.announce(longer, store)[0] == 4  # a longer loop takes over the 4 stored generations
+    capsys.readouterr()
+    assert experiments.announce(exp, store) == (0, None) and capsys.readouterr().out == ""
