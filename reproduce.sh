@@ -82,19 +82,28 @@ export MAD_THREADS="${MAD_THREADS:-$(( CORES / JOBS > 0 ? CORES / JOBS : 1 ))}"
 unset MPLBACKEND
 export MAD_SCALE="$SCALE" MAD_ROOT="$ROOT" MAD_PUBLISH=1
 THIS_RUN="$(mktemp)"
+# whether the store held any computed generation when this run started (the gallery records it)
+if [ -n "$(find "runs/$SCALE" -mindepth 3 -maxdepth 3 -type d -name 'gen-*' -print -quit 2>/dev/null)" ]; then
+  STORE_STATE=filled
+else
+  STORE_STATE=empty
+fi
 COMMIT="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
 if [ -n "$(git status --porcelain -- madutils notebooks 2>/dev/null)" ]; then COMMIT="$COMMIT+uncommitted"; fi
 
 run_one() {
-  local nb="$1" name start status
+  local nb="$1" index="$2" name start status
   name="$(basename "$nb" .ipynb)"
   start=$(date +%s)
-  echo ">> $name (scale $SCALE, $MAD_THREADS threads)"
+  echo "$index/${#NOTEBOOKS[@]} $name" >"$OUT/current"
+  echo ">> notebook $index of ${#NOTEBOOKS[@]}: $name (scale $SCALE, $MAD_THREADS threads)"
   # what this notebook recorded before is removed first: a failed run leaves no stale figures or claims as current
   python -m madutils.gallery --scale "$SCALE" --forget "${name:0:2}" >/dev/null
   if python -m papermill "$nb" "$OUT/$name.ipynb" -p scale "$SCALE" --cwd notebooks --no-progress-bar \
        --log-level WARNING >"$OUT/$name.log" 2>&1; then
     status=ok
+    # ipykernel reports the interrupt with which papermill stops a finished kernel as an ERROR: not an error
+    sed -i '/KeyboardInterrupt caught in kernel/d' "$OUT/$name.log"
     # a copy to browse without Jupyter, next to the executed notebook
     python -m jupyter nbconvert --to html "$OUT/$name.ipynb" --output-dir "$OUT" >>"$OUT/$name.log" 2>&1 ||
       echo "!! $name: the HTML export failed; see $OUT/$name.log" >&2
@@ -119,11 +128,20 @@ if [ "$GPUS" -gt 0 ]; then
     exit 1
   fi
 fi
+# the progress of the loops, read from the store: one updating line in a terminal, plain lines in a log
+NUMS=()
+for nb in "${NOTEBOOKS[@]}"; do NUMS+=("$(basename "$nb" | cut -c1-2)"); done
+python -m madutils.progress --scale "$SCALE" --only "${NUMS[@]}" --run-dir "$OUT" &
+MONITOR=$!
+INDEX=0
 for nb in "${NOTEBOOKS[@]}"; do
-  while [ "$(jobs -rp | wc -l)" -ge "$JOBS" ]; do wait -n; done
-  run_one "$nb" &
+  INDEX=$((INDEX + 1))
+  while [ "$(jobs -rp | grep -vx "$MONITOR" | wc -l)" -ge "$JOBS" ]; do wait -n; done
+  run_one "$nb" "$INDEX" &
 done
-wait
+for job in $(jobs -rp); do [ "$job" = "$MONITOR" ] || wait "$job"; done
+touch "$OUT/done"
+wait "$MONITOR" 2>/dev/null
 
 # keep the latest time (and the commit it ran) of every notebook, of this and earlier runs, for the gallery
 python - "$TIMINGS" "$THIS_RUN" <<'PY'
@@ -141,13 +159,29 @@ with open(old, "w") as f:
         f.write("\t".join(rows[k]) + "\n")
 PY
 
+TOTAL=$(( $(date +%s) - T0 ))
+# a run of every notebook records its total, the cores and whether the store started empty, for the gallery
+if [ ${#ONLY[@]} -eq 0 ]; then
+  printf 'seconds\t%s\ncores\t%s\nstore\t%s\ncommit\t%s\n' "$TOTAL" "$CORES" "$STORE_STATE" "$COMMIT" \
+    >"runs/$SCALE/last-full-run.tsv"
+fi
 python -m madutils.gallery --scale "$SCALE" --timings "$TIMINGS" --commit "$COMMIT" >/dev/null || exit 1
 
 echo
-echo "wall times (scale $SCALE):"
+echo "wall times (scale $SCALE; the store started $STORE_STATE):"
 sort "$THIS_RUN" | awk -F'\t' '{printf "  %-32s %7.1f min  %s\n", $1, $2/60, $3}'
-echo "  total                            $(awk -v s=$(( $(date +%s) - T0 )) 'BEGIN{printf "%7.1f", s/60}') min"
-echo "figures, gallery and claims: figures/$SCALE/"
+echo "  total                            $(awk -v s=$TOTAL 'BEGIN{printf "%7.1f", s/60}') min ($CORES cores: $(awk -v s=$TOTAL -v c=$CORES 'BEGIN{printf "%.0f", s*c/60}') core-minutes)"
+python - "figures/$SCALE/claims.csv" <<'PY' || true
+import csv, sys
+from collections import Counter
+try:
+    rows = list(csv.DictReader(open(sys.argv[1], newline="")))
+except FileNotFoundError:
+    sys.exit(0)
+counts = Counter(r["verdict"] for r in rows)
+print("verdicts: " + ", ".join(f"{counts[v]} {v}" for v in ("reproduced", "not_reproduced", "uninformative", "not_run")))
+PY
+echo "figures, gallery and claims: figures/$SCALE/; executed notebooks and logs: $OUT/"
 FAILED=$(grep -c FAILED "$THIS_RUN" || true)
 rm -f "$THIS_RUN"
 [ "$FAILED" -eq 0 ] || { echo "$FAILED notebook(s) failed" >&2; exit 1; }

@@ -101,6 +101,16 @@ def build(scale: str, timings: Path | None = None, commit: str | None = None) ->
             lines.append(f"| {row.notebook} | {float(row.seconds) / 60:.1f} min | {row.status} | `{row.commit}` |")
         lines.append(f"| sum | {t.seconds.astype(float).sum() / 60:.1f} min | | |")
         lines.append("")
+        full = full_run(scale)
+        if full:
+            minutes = float(full["seconds"]) / 60
+            cores = int(full["cores"])
+            lines += [
+                f"The last run of every notebook in one `./reproduce.sh` (commit `{full['commit']}`) started from "
+                + ("**an empty store**" if full["store"] == "empty" else "a store that already held results")
+                + f" and took **{minutes:.1f} min** on {cores} cores ({minutes * cores:.0f} core-minutes).",
+                "",
+            ]
     lines += ["## Figures", ""]
     for nb_id, nb in NOTEBOOKS.items():
         if nb_id in failed:
@@ -135,6 +145,16 @@ def build(scale: str, timings: Path | None = None, commit: str | None = None) ->
     readme = out / "README.md"
     readme.write_text("\n".join(lines))
     return readme
+
+
+def full_run(scale: str) -> dict[str, str] | None:
+    """The record ``./reproduce.sh`` keeps of its last run of every notebook: its seconds, cores, commit and whether
+    the store started empty (None when there is none)."""
+    path = runs_dir(scale) / "last-full-run.tsv"
+    if not path.is_file():
+        return None
+    record = dict(line.split("\t", 1) for line in path.read_text().splitlines() if "\t" in line)
+    return record if {"seconds", "cores", "store", "commit"} <= set(record) else None
 
 
 def main(argv=None) -> None:

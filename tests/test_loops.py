@@ -308,3 +308,21 @@ def test_an_experiment_says_what_it_will_compute_and_how_long_before_it_starts(t
     assert experiments.announce(longer, store)[0] == 4  # a longer loop takes over the 4 stored generations
     capsys.readouterr()
     assert experiments.announce(exp, store) == (0, None) and capsys.readouterr().out == ""
+
+
+def test_the_progress_line_counts_stored_generations_and_rescales_its_estimate(tmp_path):
+    from madutils.progress import Planned, line, stored_generations
+
+    run = tmp_path / "run"
+    for t in (1, 2):
+        (run / f"gen-{t:03d}").mkdir(parents=True)
+    (run / ".gen-003.tmp-1-x").mkdir()  # a generation being written does not count
+    assert stored_generations(run) == 2 and stored_generations(tmp_path / "none") == 0
+    a, b = Planned(run, 4, 0, 100.0), Planned(tmp_path / "b", 3, 3, 100.0)
+    now = {a.path: 2, b.path: 3}
+    text = line([a, b], now, elapsed=200.0, current="2/8 02_fully_synthetic", cores=1)
+    # 2 generations of 100 s came in 200 s: on pace, 2 left take about 200 s
+    assert text == "[2/8 02_fully_synthetic] loops 1/2, generations 5/7 | 3 min elapsed, about 3 min left for the loops"
+    slow = line([a, b], now, elapsed=800.0, current="", cores=1)  # four times slower than measured: 4 × 200 s
+    assert slow.endswith("13 min elapsed, about 13 min left for the loops")
+    assert "left" not in line([a, b], {a.path: 4, b.path: 3}, elapsed=10.0, current="", cores=1)
