@@ -97,14 +97,21 @@ def fresh_control_loops(sz: DDPMSizes, n_ini: int, seeds: int, generations: int,
 
 
 def fresh_controls(
-    sz: DDPMSizes, n_ini: int, seeds: int = 2, generations: int | None = None, seed: int = 0, device: str = "auto"
+    sz: DDPMSizes,
+    n_ini: int,
+    seeds: int | None = None,
+    generations: int | None = None,
+    seed: int = 0,
+    device: str = "auto",
 ) -> dict[str, Experiment]:
     """Controls (a) "fresh only" and (b) "real as synthetic" of the DDPM fresh data loop from ``n_ini`` (see the
-    module), with the fresh data loop's family (its effort rule), source and metrics, stored beside its runs. Their
+    module), with the fresh data loop's family (its effort rule), source and metrics, stored beside its runs, with
+    ``seeds`` and ``generations`` (default: the sizes' ``control_seeds`` and ``control_generations``). Their
     generation 1 is the fresh data loop's own (the same key)."""
     from .data import MnistSource
 
-    generations = generations or sz.fresh_generations
+    seeds = seeds or sz.control_seeds
+    generations = generations or sz.control_generations
     loops = fresh_control_loops(sz, n_ini, seeds, generations, seed)
     family = replace(sz.family, effort_images=sz.n)
     only = _ddpm_experiment(sz, family, loops["fresh only"], device)
@@ -159,14 +166,15 @@ def main(argv: list[str] | None = None) -> None:
 
     parser = argparse.ArgumentParser(prog="python -m madutils.controls", description=main.__doc__)
     parser.add_argument("--scale", default="small", type=check_scale)
-    parser.add_argument("--seeds", type=int, default=2, help="seeds of every loop (default 2)")
+    parser.add_argument("--seeds", type=int, default=None, help="seeds of every loop (default: the controls')")
     parser.add_argument("--generations", type=int, default=None, help="generations (default: the scale's)")
     parser.add_argument("--n-ini", type=int, default=None, help="n_ini of the controls (default: the largest)")
     parser.add_argument("--sampler-n-ini", type=int, default=None, help="control (c) on these loops only")
     parser.add_argument("--sampler-n", type=int, default=500, help="samples per model of control (c)")
     parser.add_argument("--part", choices=("loops", "controls", "sampler", "all"), default="all")
     args = parser.parse_args(argv)
-    sz = sizes(DDPMSizes, args.scale, seeds=args.seeds, fresh_generations=args.generations)
+    base = sizes(DDPMSizes, args.scale)
+    sz = sizes(DDPMSizes, args.scale, seeds=args.seeds or base.control_seeds, fresh_generations=args.generations)
     store = Store(runs_dir(args.scale))
 
     def show(name: str, runs: Runs) -> None:
@@ -180,7 +188,7 @@ def main(argv: list[str] | None = None) -> None:
         show("fresh data loops", fresh.run(store, progress=False))
     n_ini = args.n_ini or max(sz.fresh_inis)
     if args.part in ("controls", "all"):
-        for name, experiment in fresh_controls(sz, n_ini, args.seeds, sz.fresh_generations).items():
+        for name, experiment in fresh_controls(sz, n_ini, generations=args.generations).items():
             show(f"control: {name}", experiment.run(store, progress=False))
     if args.part in ("sampler", "all"):
         chosen = fresh.select(f"fresh n_ini={args.sampler_n_ini}") if args.sampler_n_ini else fresh

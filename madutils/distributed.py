@@ -27,11 +27,11 @@ from .scales import check_scale
 NOTEBOOK_LOOPS: dict[str, tuple[tuple[str, tuple[str, ...]], ...]] = {
     "02": (("ddpm", ("fully synthetic",)), ("stylegan", ("fully synthetic",))),
     "03": (("ddpm", ("augmentation", "fully synthetic λ=1")), ("stylegan", ("augmentation", "fully synthetic λ=1"))),
-    "04": (("ddpm_fresh", ("",)),),
+    "04": (("ddpm_fresh", ("",)), ("ddpm_fresh_only", ("",)), ("ddpm_real_as_synthetic", ("",))),
     "05": (("gmm", ("",)), ("wgan", ("",)), ("flow", ("",))),
     "06": (("stylegan", ("",)),),
 }
-EXPERIMENTS = ("ddpm", "ddpm_fresh", "stylegan", "wgan", "gmm", "flow")
+EXPERIMENTS = ("ddpm", "ddpm_fresh", "ddpm_fresh_only", "ddpm_real_as_synthetic", "stylegan", "wgan", "gmm", "flow")
 DDP_EXPERIMENTS = ("stylegan",)  # the experiments whose loops can train with DistributedDataParallel
 
 
@@ -93,6 +93,12 @@ def build(name: str, scale: str, seed: int, device: str):
         return experiments.ddpm(sizes(DDPMSizes, scale), seed, device)
     if name == "ddpm_fresh":
         return experiments.ddpm_fresh(sizes(DDPMSizes, scale), seed, device)
+    if name in ("ddpm_fresh_only", "ddpm_real_as_synthetic"):  # the fresh data loop's controls (notebook 04)
+        from .controls import fresh_controls
+
+        sz = sizes(DDPMSizes, scale)
+        built = fresh_controls(sz, max(sz.fresh_inis), seed=seed, device=device)
+        return built["fresh only" if name == "ddpm_fresh_only" else "real as synthetic"]
     if name == "stylegan":
         return experiments.stylegan(sizes(StyleGANSizes, scale), seed, device)
     if name == "wgan":

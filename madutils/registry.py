@@ -84,6 +84,7 @@ NOTEBOOKS: dict[str, Notebook] = {
                 Figure("fig10_fresh_gaussian_w2", "10 (left)"),
                 Figure("fig10_fresh_ddpm_fid", "10 (right)"),
                 Figure("nb04_fresh_ddpm_samples", None),
+                Figure("nb04_fresh_ddpm_controls", None),
                 Figure("fig11_fresh_admissible_region", "11"),
                 Figure("fig12_fresh_threshold_vs_lambda", "12"),
                 Figure("fig30_fresh_memory", "30"),

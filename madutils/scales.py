@@ -136,6 +136,8 @@ class DDPMSizes:
     grid_generations: tuple[int, ...]
     seeds: int = 1
     fresh_eval: int = 1000  # samples each generation of a fresh data loop is measured on (at least fresh_n)
+    control_seeds: int = 2  # seeds of the fresh data loop's controls (madutils.controls), from the largest n_ini
+    control_generations: int = 5  # their generations
 
 
 # -- StyleGAN2 with truncation λ (§3.2–4.1, C12; notebooks 02, 03, 06) -------------------------------------------
@@ -243,6 +245,7 @@ _SIZES: dict[type, dict[str, object]] = {
             tsne_generations=(1, 3),
             grid_generations=(1, 2, 3),
             seeds=2,
+            control_generations=2,
         ),
         "small": DDPMSizes(
             DDPMFamily(width=32, patch=2, T=500, steps=2000, batch_size=32, lr=2e-3, ema=0.99, sample_steps=20),
@@ -258,6 +261,7 @@ _SIZES: dict[type, dict[str, object]] = {
             tsne_generations=(1, 3, 5),
             grid_generations=(1, 2, 3, 4, 5),
             seeds=3,
+            control_generations=3,  # by generation 3 the fresh loop's FID has more than doubled (91 -> 221, seed 0)
         ),
         "paper": DDPMSizes(
             DDPMFamily(width=64, patch=1, T=500, steps=20000, batch_size=128, lr=2e-4, ema=0.9995, sample_steps=None),
@@ -273,6 +277,7 @@ _SIZES: dict[type, dict[str, object]] = {
             tsne_generations=(1, 4, 7, 10),
             grid_generations=(1, 2, 4, 6, 8, 10),
             seeds=3,
+            control_generations=10,
         ),
     },
     StyleGANSizes: {

@@ -343,11 +343,11 @@ def _span(values: list[float]) -> str:
 def z_power(effect: float, se: float, z: float = Z_EFFECT) -> float:
     """The power of a Monte Carlo criterion "z > ``z``" when the true effect is ``effect`` and its standard error
     ``se`` (normal approximation over many independent trials)."""
-    from scipy import stats
+    import math
 
     if not (np.isfinite(se) and se > 0):
         return float("nan")
-    return float(stats.norm.sf(z - effect / se))
+    return 0.5 * math.erfc((z - effect / se) / math.sqrt(2))  # the normal upper tail beyond z − effect / se
 
 
 @dataclass(frozen=True)
@@ -514,3 +514,32 @@ def rises(
         sign,
         gate=gate,
     )
+
+
+SET_SIZE_METRICS = ("precision", "recall", "density", "coverage")
+
+
+def on_whole_reference(df: pd.DataFrame, metrics: Sequence[str] = SET_SIZE_METRICS) -> pd.DataFrame:
+    """The tidy table with ``precision``, ``recall``, ... measured against the whole reference set (the image hook
+    records them as ``precision_full`` etc.) in place of the equal-size values the claims read: the same criteria
+    then show what the set sizes change (notebook 02)."""
+    full = [f"{m}_full" for m in metrics]
+    swapped = df[df.metric.isin(full)].assign(metric=lambda d: d.metric.str.removesuffix("_full"))
+    return pd.concat([df[~df.metric.isin(metrics) & ~df.metric.isin(full)], swapped], ignore_index=True)
+
+
+def set_size_table(df: pd.DataFrame, rows, metrics: Sequence[str] = ("precision", "recall")) -> pd.DataFrame:
+    """The rows of ``rows(table)`` that read ``metrics``, judged on equal set sizes (the claims' own) and on the
+    whole reference (:func:`on_whole_reference`), side by side."""
+    equal, whole = rows(df), rows(on_whole_reference(df))
+    out = [
+        {
+            "claim": a.claim,
+            "statement": a.statement,
+            "equal sizes": f"{a.verdict}: {a.value}",
+            "whole reference": f"{b.verdict}: {b.value}",
+        }
+        for a, b in zip(equal, whole, strict=True)
+        if any(m in a.statement for m in metrics)
+    ]
+    return pd.DataFrame(out, columns=["claim", "statement", "equal sizes", "whole reference"])
