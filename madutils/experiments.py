@@ -125,18 +125,17 @@ class Experiment:
         that is not stored with all its generations (for tools that only read, such as
         :mod:`madutils.claims.budget`)."""
         from .loops import run_config
-        from .utils import canonical, config_key
 
         runs = {}
         for label, cfg in self.loops.items():
             config = run_config(self.family, cfg, self.source, self.hook, self._threads())
-            path = store.root / self.folder / config_key(canonical(config))
-            run = store.run(self.folder, config) if (path / "config.json").is_file() else None
+            run = store.existing(self.folder, config)
             done = run.completed() if run is not None else 0
             if done < cfg.generations:
+                where = run.path if run is not None else f"{store.root / self.folder}/<{label}>"
                 raise ValueError(
                     f"loop {label!r} of {self.folder} has {done} of its {cfg.generations} generations stored "
-                    f"({path}); run its notebook (./reproduce.sh --only NN) first"
+                    f"({where}); run its notebook (./reproduce.sh --only NN) first"
                 )
             runs[label] = LoopRun(run, cfg)
         return Runs(runs)
@@ -153,7 +152,7 @@ class Experiment:
 # sizes: training, sampling and the metrics (docs/notes.md). A rough guide for the estimate printed before work.
 GENERATION_SECONDS = {
     ("DDPMFamily", "smoke"): 2,
-    ("DDPMFamily", "small"): 430,  # 2,000 steps of 0.18 s, 1,000 samples of 20 steps, LeNet metrics
+    ("DDPMFamily", "small"): 330,  # 2,000 steps of 0.14-0.18 s, 1,000 samples of 20 steps, LeNet metrics
     ("StyleGANFamily", "smoke"): 3,
     ("StyleGANFamily", "small"): 300,
     ("WGANFamily", "smoke"): 2,
@@ -176,7 +175,8 @@ def announce(experiment: Experiment, store: Store, workers: int | str = "auto") 
     todo, firsts = 0, set()
     for cfg in experiment.loops.values():
         config = run_config(experiment.family, cfg, experiment.source, experiment.hook, threads)
-        done = store.run(experiment.folder, config).completed()
+        run = store.existing(experiment.folder, config)
+        done = run.completed() if run is not None else 0
         donor = store.same_loop_other_length(experiment.folder, config) if done < cfg.generations else None
         if donor is not None:  # the same loop stored with another length: its generations are taken over
             done = max(done, min(donor.completed(), cfg.generations))
@@ -187,7 +187,8 @@ def announce(experiment: Experiment, store: Store, workers: int | str = "auto") 
     if not todo:
         return 0, None
     scale = store.root.name
-    per_generation = GENERATION_SECONDS.get((type(experiment.family).__name__, scale))
+    family = getattr(experiment.family, "base", experiment.family)  # a control trains as the family it wraps
+    per_generation = GENERATION_SECONDS.get((type(family).__name__, scale))
     kind = getattr(experiment.family, "name", type(experiment.family).__name__)
     line = f"{experiment.folder}: {todo} {kind} generation{'s' if todo > 1 else ''} not stored yet"
     seconds = None

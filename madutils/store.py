@@ -522,6 +522,12 @@ class Store:
                 raise write_error(exc, stored) from None
         return Run(path, canon, key)
 
+    def existing(self, folder: str, config: Any) -> Run | None:
+        """The run folder of ``config`` if it was created (checked as :meth:`run` checks it), else ``None``: for
+        readers that must not create folders."""
+        path = self.root / folder / config_key(canonical(config))
+        return self.run(folder, config) if (path / "config.json").is_file() else None
+
     def same_loop_other_length(self, folder: str, config: Any) -> Run | None:
         """The stored run under ``folder`` whose configuration is ``config`` except for the loop's number of
         generations, with the most complete generations (None when there is none). Generation t of a loop depends on

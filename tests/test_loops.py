@@ -303,6 +303,7 @@ def test_an_experiment_says_what_it_will_compute_and_how_long_before_it_starts(t
     exp = experiments.gmm(sizes(GMMSizes, "smoke", iterations=4, seeds=2))
     assert experiments.announce(exp, store)[0] == 8
     assert "gmm-grid: 8 gmm generations not stored yet, about 1 s on this machine" in capsys.readouterr().out
+    assert not list(tmp_path.rglob("config.json"))  # saying so creates no run folder
     exp.run(store, workers=1, progress=False)
     longer = experiments.gmm(sizes(GMMSizes, "smoke", iterations=6, seeds=2))
     assert experiments.announce(longer, store)[0] == 4  # a longer loop takes over the 4 stored generations
