@@ -40,7 +40,7 @@ MODULES = {
     "metrics/features.py": ("b0e43506b5e9b81a", ("metrics.hook.ImageMetrics",)),
     "metrics/spectrum.py": ("8f33f23f8ea7e4cb", ("metrics.hook.ImageMetrics",)),
     "metrics/toy.py": ("11579fecbc3272a4", ("metrics.toy.ModeMetrics", "metrics.toy.TailMetrics")),
-    "controls.py": ("b9e5e26bb5dac834", ("controls.RealOutput", "controls.ModelSamples")),
+    "controls.py": ("9fb5aceda86856d5", ("controls.RealOutput", "controls.ModelSamples")),
 }
 
 # class -> its CODE_VERSION (1: the version every class had when versions were introduced; not written into keys)

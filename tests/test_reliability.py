@@ -426,14 +426,14 @@ def test_a_non_finite_generation_is_never_stored_and_a_fixed_family_resumes(tmp_
 def test_a_claim_that_leaves_a_seed_out_says_so():
     import pandas as pd
 
-    from madutils.claims.core import rises
+    from madutils.claims.core import Effect, rises
 
     rows = [
         {"generation": t, "metric": "fid", "value": v, "seed": s}
         for s in (0, 1, 2)
         for t, v in enumerate([100.0, 150.0, 200.0 + s, 260.0] if s != 2 else [100.0, 150.0, float("nan")], 1)
     ]
-    row = rises(pd.DataFrame(rows), ("C2", "fig04"), "FID rises", "fid", +1, Gate())
+    row = rises(pd.DataFrame(rows), ("C2", "fig04"), "FID rises", "fid", +1, Gate(), Effect(1.0, "test"))
     assert "seed 2 left out" in row.reason and row.seeds == 2
 
 

@@ -1,0 +1,90 @@
+"""Every command of the README runs as written (at the smoke scale, which MAD_SCALE sets for ./reproduce.sh and the
+notebooks), so that a newcomer who pastes them is not the first to find one broken."""
+
+import os
+import re
+import shlex
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).parent.parent
+
+
+def readme_commands() -> list[str]:
+    """The command lines of the README's bash blocks, without their comments."""
+    text = (ROOT / "README.md").read_text()
+    lines = []
+    for block in re.findall(r"```bash\n(.*?)```", text, flags=re.S):
+        for line in block.splitlines():
+            command = line.split("  #")[0].strip()
+            if command and not command.startswith("#"):
+                lines.append(command)
+    return lines
+
+
+def test_the_readme_lists_its_commands():
+    commands = readme_commands()
+    assert commands[:2] == ["./test.sh", "./reproduce.sh"]  # the two commands first
+    assert all(c.split()[0] in {"./test.sh", "./reproduce.sh", ".venv/bin/jupyter", "papermill"} for c in commands)
+
+
+def _env(tmp_path):
+    return dict(os.environ, MAD_SCALE="smoke", MPLBACKEND="Agg", JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("command", readme_commands())
+def test_every_readme_command_runs(command, tmp_path):
+    env = _env(tmp_path)
+    if command.startswith("./test.sh"):
+        # ./test.sh is what CI runs (.ci/run); here: that it accepts the README's arguments
+        assert "./test.sh" in (ROOT / ".ci" / "run").read_text()
+        args = shlex.split(command)[1:]
+        out = subprocess.run(
+            [sys.executable, "-m", "pytest", "--collect-only", "-q", *[a.strip('"') for a in args], "tests"],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
+        return
+    if command.startswith(".venv/bin/jupyter lab"):
+        exe = ROOT / ".venv" / "bin" / "jupyter"
+        exe = str(exe) if exe.exists() else "jupyter"  # an active environment of its own (conda, CI)
+        port = 8800 + os.getpid() % 100
+        server = subprocess.Popen(
+            [exe, "lab", *command.split()[2:], "--no-browser", f"--port={port}", "--ServerApp.token=", "--allow-root"],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=open(tmp_path / "lab.log", "w"),  # noqa: SIM115 - closed with the process
+        )
+        direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback, never through a proxy
+        try:
+            deadline, status, error = time.time() + 180, None, None
+            while time.time() < deadline and status != 200:
+                try:
+                    status = direct.open(f"http://127.0.0.1:{port}/lab", timeout=30).status
+                except OSError as exc:
+                    error = exc
+                    time.sleep(1)
+            assert status == 200, f"JupyterLab did not answer ({error!r}): " + (tmp_path / "lab.log").read_text()[-800:]
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+        return
+    written = ROOT / "out.ipynb"  # what the README's papermill example writes
+    existed = written.exists()
+    try:
+        out = subprocess.run(command, shell=True, cwd=ROOT, env=env, capture_output=True, text=True, timeout=3000)
+    finally:
+        if not existed:
+            written.unlink(missing_ok=True)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
