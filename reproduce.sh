@@ -166,6 +166,9 @@ if [ ${#ONLY[@]} -eq 0 ]; then
     >"runs/$SCALE/last-full-run.tsv"
 fi
 python -m madutils.gallery --scale "$SCALE" --timings "$TIMINGS" --commit "$COMMIT" >/dev/null || exit 1
+# the executed notebooks of this run as a browsable book (navigation, search, figures; it reads offline)
+BOOK="$(python -m madutils.book --scale "$SCALE" --run "$OUT" --out "runs/$SCALE/book" 2>&1 | tail -n 1)" ||
+  echo "!! the book could not be built: $BOOK" >&2
 
 echo
 echo "wall times (scale $SCALE; the store started $STORE_STATE):"
@@ -182,6 +185,7 @@ counts = Counter(r["verdict"] for r in rows)
 print("verdicts: " + ", ".join(f"{counts[v]} {v}" for v in ("reproduced", "not_reproduced", "uninformative", "not_run")))
 PY
 echo "figures, gallery and claims: figures/$SCALE/; executed notebooks and logs: $OUT/"
+echo "${BOOK:-}"
 FAILED=$(grep -c FAILED "$THIS_RUN" || true)
 rm -f "$THIS_RUN"
 [ "$FAILED" -eq 0 ] || { echo "$FAILED notebook(s) failed" >&2; exit 1; }
