@@ -19,6 +19,7 @@ from pathlib import Path
 
 from .paths import project_root, runs_dir
 from .registry import NOTEBOOKS
+from .utils import check_scale
 
 MATHJAX = "mathjax/tex-svg.js"  # TeX input, SVG output: no web fonts to load
 
@@ -121,8 +122,6 @@ def build(scale: str, run: Path | None = None, out: Path | None = None) -> Path:
 
 def main(argv: list[str] | None = None) -> None:
     import argparse
-
-    from .scales import check_scale
 
     parser = argparse.ArgumentParser(prog="python -m madutils.book", description=__doc__.split("\n\n")[0])
     parser.add_argument("--scale", default="small", type=check_scale)

@@ -24,11 +24,14 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
-from .experiments import Experiment, Runs, _ddpm_experiment, with_seeds
+from .data import MnistSource
+from .experiments import Experiment, Runs, _ddpm_experiment, ddpm_fresh, with_seeds
 from .loops import LoopConfig, describe
-from .scales import DDPMSizes
+from .metrics import grey_background_share, mnist_metrics
+from .paths import runs_dir
+from .scales import DDPMSizes, sizes
 from .store import Store
-from .utils import check_int, derive_seed
+from .utils import check_int, check_scale, derive_seed
 
 
 @dataclass(frozen=True)
@@ -108,7 +111,6 @@ def fresh_controls(
     module), with the fresh data loop's family (its effort rule), source and metrics, stored beside its runs, with
     ``seeds`` and ``generations`` (default: the sizes' ``control_seeds`` and ``control_generations``). Their
     generation 1 is the fresh data loop's own (the same key)."""
-    from .data import MnistSource
 
     seeds = seeds or sz.control_seeds
     generations = generations or sz.control_generations
@@ -132,7 +134,6 @@ def sampler_control(
     (``None``: the full T-step chain) and with the loop's own respaced steps, ``n`` samples each at λ = 1 with one
     seed per generation; FID (whole reference), precision and recall (equal sizes) and the share of digits on a
     grey background. Each measurement is computed once and stored. One row per loop × generation × sampler."""
-    from .metrics import grey_background_share, mnist_metrics
 
     hook = mnist_metrics(keep_images=0, device=family.device)
     rows = []
@@ -159,10 +160,6 @@ def main(argv: list[str] | None = None) -> None:
     """``python -m madutils.controls``: compute the DDPM fresh data loops and their controls at one scale and print
     what they measured (every result is stored, so notebook 04 and a second call read them)."""
     import argparse
-
-    from .experiments import ddpm_fresh
-    from .paths import runs_dir
-    from .scales import check_scale, sizes
 
     parser = argparse.ArgumentParser(prog="python -m madutils.controls", description=main.__doc__)
     parser.add_argument("--scale", default="small", type=check_scale)
@@ -191,7 +188,7 @@ def main(argv: list[str] | None = None) -> None:
         for name, experiment in fresh_controls(sz, n_ini, generations=args.generations).items():
             show(f"control: {name}", experiment.run(store, progress=False))
     if args.part in ("sampler", "all"):
-        chosen = fresh.select(f"fresh n_ini={args.sampler_n_ini}") if args.sampler_n_ini else fresh
+        chosen = fresh.where(n_ini=args.sampler_n_ini) if args.sampler_n_ini else fresh
         runs = chosen.run(store, progress=False)
         last = (1, sz.fresh_generations)
         table = sampler_control(store, runs, fresh.family, last, args.sampler_n)

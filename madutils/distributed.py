@@ -20,16 +20,24 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from . import registry
-from .scales import check_scale
+from . import experiments, prerequisites, registry
+from .controls import fresh_controls
+from .loops import first_key, matches, spread_shared_starts
+from .paths import runs_dir
+from .scales import DDPMSizes, FlowSizes, GMMSizes, StyleGANSizes, WGANSizes, sizes
+from .store import Store
+from .utils import check_scale
 
-# the experiments (and their loops, by name prefix) that each notebook computes with its default parameters
-NOTEBOOK_LOOPS: dict[str, tuple[tuple[str, tuple[str, ...]], ...]] = {
-    "02": (("ddpm", ("fully synthetic",)), ("stylegan", ("fully synthetic",))),
-    "03": (("ddpm", ("augmentation", "fully synthetic λ=1")), ("stylegan", ("augmentation", "fully synthetic λ=1"))),
-    "04": (("ddpm_fresh", ("",)), ("ddpm_fresh_only", ("",)), ("ddpm_real_as_synthetic", ("",))),
-    "05": (("gmm", ("",)), ("wgan", ("",)), ("flow", ("",))),
-    "06": (("stylegan", ("",)),),
+ALL: tuple[dict, ...] = ({},)  # every loop of an experiment
+FULLY, AUGMENTED = dict(kind="fully synthetic"), dict(kind="synthetic augmentation")
+# the experiments that each notebook computes with its default parameters, and which of their loops, by structure
+# (madutils.loops.matches: the kind, λ, ...); a loop is computed when any of its experiment's selections matches it
+NOTEBOOK_LOOPS: dict[str, tuple[tuple[str, tuple[dict, ...]], ...]] = {
+    "02": (("ddpm", (FULLY,)), ("stylegan", (FULLY,))),
+    "03": (("ddpm", (AUGMENTED, FULLY | dict(lam=1.0))), ("stylegan", (AUGMENTED, FULLY | dict(lam=1.0)))),
+    "04": (("ddpm_fresh", ALL), ("ddpm_fresh_only", ALL), ("ddpm_real_as_synthetic", ALL)),
+    "05": (("gmm", ALL), ("wgan", ALL), ("flow", ALL)),
+    "06": (("stylegan", ALL),),
 }
 EXPERIMENTS = ("ddpm", "ddpm_fresh", "ddpm_fresh_only", "ddpm_real_as_synthetic", "stylegan", "wgan", "gmm", "flow")
 DDP_EXPERIMENTS = ("stylegan",)  # the experiments whose loops can train with DistributedDataParallel
@@ -86,16 +94,12 @@ def device_of(rank: Rank, device: str = "auto") -> str:
 
 def build(name: str, scale: str, seed: int, device: str):
     """Experiment ``name`` (one of :data:`EXPERIMENTS`) with the default sizes of ``scale``."""
-    from . import experiments
-    from .scales import DDPMSizes, FlowSizes, GMMSizes, StyleGANSizes, WGANSizes, sizes
 
     if name == "ddpm":
         return experiments.ddpm(sizes(DDPMSizes, scale), seed, device)
     if name == "ddpm_fresh":
         return experiments.ddpm_fresh(sizes(DDPMSizes, scale), seed, device)
     if name in ("ddpm_fresh_only", "ddpm_real_as_synthetic"):  # the fresh data loop's controls (notebook 04)
-        from .controls import fresh_controls
-
         sz = sizes(DDPMSizes, scale)
         built = fresh_controls(sz, max(sz.fresh_inis), seed=seed, device=device)
         return built["fresh only" if name == "ddpm_fresh_only" else "real as synthetic"]
@@ -110,20 +114,25 @@ def build(name: str, scale: str, seed: int, device: str):
     raise ValueError(f"unknown experiment {name!r}; the experiments with loops are {', '.join(EXPERIMENTS)}")
 
 
-def plan(notebooks: Sequence[str], experiments: Sequence[str] | None = None) -> dict[str, tuple[str, ...]]:
-    """The loop-name prefixes to compute per experiment for ``notebooks`` (all loops of ``experiments`` when given
+def plan(notebooks: Sequence[str], experiments: Sequence[str] | None = None) -> dict[str, tuple[dict, ...]]:
+    """The loop selections to compute per experiment for ``notebooks`` (all loops of ``experiments`` when given
     instead), in a fixed order."""
     if experiments:
         for name in experiments:
             if name not in EXPERIMENTS:
                 raise ValueError(f"unknown experiment {name!r}; choose from {', '.join(EXPERIMENTS)}")
-        return {name: ("",) for name in experiments}
-    out: dict[str, tuple[str, ...]] = {}
+        return {name: ALL for name in experiments}
+    out: dict[str, tuple[dict, ...]] = {}
     for nb in notebooks:
         registry.notebook(nb)  # an unknown notebook is an error that lists them
-        for name, prefixes in NOTEBOOK_LOOPS.get(nb, ()):
-            out[name] = tuple(dict.fromkeys(out.get(name, ()) + prefixes))
+        for name, specs in NOTEBOOK_LOOPS.get(nb, ()):
+            out[name] = out.get(name, ()) + tuple(spec for spec in specs if spec not in out.get(name, ()))
     return out
+
+
+def chosen(exp, specs: Sequence[dict]) -> list[str]:
+    """The labels of the loops of ``exp`` that any of ``specs`` selects (:func:`madutils.loops.matches`)."""
+    return [label for label, cfg in exp.loops.items() if any(matches(cfg, **spec) for spec in specs)]
 
 
 def fan_out(
@@ -144,10 +153,6 @@ def fan_out(
     training one GPU may not carry) are not shared out: all processes compute each of them together, training
     with DistributedDataParallel on a share of every batch and sampling a share of the images (the family's
     ``ddp``), after the shared-out loops. They store what a single process stores, to round-off."""
-    from . import prerequisites
-    from .loops import first_key, spread_shared_starts
-    from .paths import runs_dir
-    from .store import Store
 
     check_scale(scale)
     rank = rank or Rank.from_env()
@@ -173,8 +178,7 @@ def fan_out(
             _barrier(dev)
         jobs, together = [], []
         for name, exp in built.items():
-            chosen = [label for label in exp.loops if any(label.startswith(p) for p in todo[name])]
-            (together if name in ddp else jobs).extend((name, label) for label in chosen)
+            (together if name in ddp else jobs).extend((name, label) for label in chosen(exp, todo[name]))
         # loops that share a generation 1 go to different ranks where they can, so that no rank waits for another
         jobs = [jobs[i] for i in spread_shared_starts([(n, *first_key(built[n].loops[lb])) for n, lb in jobs])]
         store = Store(runs_dir(scale))

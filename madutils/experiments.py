@@ -11,7 +11,7 @@ the experiment's sizes (:func:`madutils.scales.sizes`, with a notebook's typed p
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -19,7 +19,21 @@ import numpy as np
 import pandas as pd
 
 from . import fresh
-from .loops import LoopConfig, LoopRun, run_loops
+from .data import FFHQSource, GaussianSource, GridSource, MnistImages, MnistSource, RosenbrockSource
+from .loops import (
+    LoopConfig,
+    LoopRun,
+    first_key,
+    loop_kind,
+    loop_label,
+    loop_workers,
+    matches,
+    run_config,
+    run_loops,
+)
+from .metrics import ModeMetrics, TailMetrics, ffhq_metrics, mnist_metrics
+from .models.gaussian import GaussianFamily
+from .models.gmm import GMMFamily
 from .montecarlo import simulate, summarize_trials
 from .scales import (
     DDPMSizes,
@@ -31,7 +45,7 @@ from .scales import (
     WGANSizes,
 )
 from .store import Store
-from .utils import check_int
+from .utils import check_int, cpu_threads
 
 
 class Runs(Mapping[str, LoopRun]):
@@ -52,9 +66,17 @@ class Runs(Mapping[str, LoopRun]):
     def __len__(self) -> int:
         return len(self._runs)
 
-    def of_seed(self, seed: int) -> Runs:
-        """The runs of one seed (for the pictures that show one loop; tables and claims use every seed)."""
-        return Runs({label: run for label, run in self._runs.items() if run.cfg.seed == seed})
+    def where(self, kind: str | None = None, **fields: Any) -> Runs:
+        """The runs whose loops are of ``kind`` (its name in the paper, e.g. ``"fully synthetic"``, or ``"none"``,
+        ``"fixed"``, ``"fresh"``) and have the given fields (``lam=0.5``, ``seed=0``, ``n_ini=100``)."""
+        return Runs({label: run for label, run in self._runs.items() if matches(run.cfg, kind, **fields)})
+
+    def one(self, kind: str | None = None, **fields: Any) -> LoopRun:
+        """The one run that :meth:`where` selects, or an error that says how many it found."""
+        found = self.where(kind, **fields)
+        if len(found) != 1:
+            raise KeyError(f"{len(found)} runs match kind={kind!r}, {fields}; the runs are {list(self._runs)}")
+        return next(iter(found.values()))
 
     def table(self) -> pd.DataFrame:
         """The tidy table of these runs: one row per loop × generation × metric, with the loop's label (column
@@ -78,23 +100,28 @@ class Experiment:
     store_models: bool = False
     data: str = ""  # the training data, for figure titles
     width: int = 0  # the loops of the whole experiment; a selection computes with the same threads per loop
+    order: tuple[str, ...] = ()  # the labels of the whole experiment's loops, in order (selections keep it)
 
     def __post_init__(self) -> None:
         self.width = self.width or len(self.loops)
+        self.order = self.order or tuple(self.loops)
 
-    def select(self, *names: str) -> Experiment:
-        """The same experiment with only the loops ``names``, each with all its seeds (a loop's further seeds are
-        labelled ``"<name> · seed <s>"``); an error names the loops it has."""
-        chosen = {label: cfg for label, cfg in self.loops.items() if _loop_name(label) in names}
-        missing = [name for name in names if name not in {_loop_name(label) for label in chosen}]
-        if missing:
-            raise ValueError(f"no loop {missing} in experiment {self.folder!r}; it has {list(self.loops)}")
+    def where(self, kind: str | None = None, **fields: Any) -> Experiment:
+        """The same experiment with only the loops of ``kind`` (a name of the paper, e.g. ``"fully synthetic"``)
+        that have the given fields (``lam=1.0``, ``n_ini=100``), every seed of each; an error when none matches.
+        It keeps the experiment's width, so a selection computes with the same threads (the same run keys)."""
+        chosen = {label: cfg for label, cfg in self.loops.items() if matches(cfg, kind, **fields)}
+        if not chosen:
+            raise ValueError(f"no loop of {self.folder} has kind={kind!r}, {fields}; its loops are {list(self.loops)}")
         return replace(self, loops=chosen)
 
-    def labels(self, prefix: str) -> list[str]:
-        """The names of the loops (each once, whatever its seeds) that start with ``prefix`` (e.g.
-        ``"fully synthetic"``), for :meth:`select`."""
-        return list(dict.fromkeys(_loop_name(label) for label in self.loops if label.startswith(prefix)))
+    def __or__(self, other: Experiment) -> Experiment:
+        """The loops of two selections of one experiment together, in the experiment's order."""
+        if (self.folder, self.family, self.source) != (other.folder, other.family, other.source):
+            raise ValueError("only selections of one experiment can be joined")
+        joined = self.loops | other.loops
+        order = list(dict.fromkeys([*self.order, *joined]))  # loops not in the experiment's order go last
+        return replace(self, loops={label: joined[label] for label in order if label in joined})
 
     def run(self, store: Store, *, workers: int | str = "auto", progress: bool = True, desc: str = "") -> Runs:
         """Run (or read from the store) every loop of this experiment and return the runs.
@@ -123,8 +150,7 @@ class Experiment:
     def stored(self, store: Store) -> Runs:
         """The runs of this experiment as the store holds them, computing nothing: an error names the first loop
         that is not stored with all its generations (for tools that only read, such as
-        :mod:`madutils.claims.budget`)."""
-        from .loops import run_config
+        :mod:`madutils.tools.budget`)."""
 
         runs = {}
         for label, cfg in self.loops.items():
@@ -142,8 +168,6 @@ class Experiment:
 
     def _threads(self) -> int:
         # the loops share the cores as the whole experiment's would: the thread count is part of the run key
-        from .loops import loop_workers
-        from .utils import cpu_threads
 
         return max(1, cpu_threads() // loop_workers(self.family, self.width))
 
@@ -168,8 +192,6 @@ def announce(experiment: Experiment, store: Store, workers: int | str = "auto") 
     """Print how many generations of ``experiment`` are not stored yet and, where this machine's cost of a
     generation is known (:data:`GENERATION_SECONDS`, scaled by the cores in use), about how long they take; with
     nothing to compute, print nothing. Returns (generations to compute, estimated seconds or None)."""
-    from .loops import first_key, loop_workers, run_config
-    from .utils import cpu_threads
 
     threads = experiment._threads()
     todo, firsts = 0, set()
@@ -213,10 +235,6 @@ def _duration(seconds: float) -> str:
 SEED_MARK = " · seed "
 
 
-def _loop_name(label: str) -> str:
-    return label.split(SEED_MARK)[0]
-
-
 def with_seeds(loops: dict[str, LoopConfig], seed: int, seeds: int) -> dict[str, LoopConfig]:
     """Every loop once per seed ``seed, seed + 1, …, seed + seeds − 1``: the first keeps its label, the others are
     labelled ``"<label> · seed <s>"``. The loops of one seed share their generation 1 where their n_ini agrees."""
@@ -235,34 +253,36 @@ def _lam(lam: float) -> str:
     return f"λ={lam:g}"
 
 
+def labelled(configs: Sequence[LoopConfig], seed: int, seeds: int, label=loop_label) -> dict[str, LoopConfig]:
+    """The loops ``configs`` labelled for display (default: their kind's name in the paper and λ,
+    :func:`madutils.loops.loop_label`), each once per seed (:func:`with_seeds`)."""
+    return with_seeds({label(cfg): cfg for cfg in configs}, seed, seeds)
+
+
 def ddpm_loops(sz: DDPMSizes, seed: int = 0) -> dict[str, LoopConfig]:
     """The loops of :func:`ddpm`, every one with its seeds (without building the metric hook)."""
     n = sz.n
-    loops = {f"fully synthetic {_lam(lam)}": LoopConfig(sz.generations, n, n, lam=lam, seed=seed) for lam in sz.lams}
-    loops |= {
-        f"augmentation {_lam(lam)}": LoopConfig(sz.aug_generations, n, n, real="fixed", n_r=n, lam=lam, seed=seed)
-        for lam in sz.lams_aug
-    }
-    return with_seeds(loops, seed, sz.seeds)
+    configs = [LoopConfig(sz.generations, n, n, lam=lam, seed=seed) for lam in sz.lams]
+    configs += [LoopConfig(sz.aug_generations, n, n, real="fixed", n_r=n, lam=lam, seed=seed) for lam in sz.lams_aug]
+    return labelled(configs, seed, sz.seeds)
 
 
 def ddpm_fresh_loops(sz: DDPMSizes, seed: int = 0) -> dict[str, LoopConfig]:
     """The loops of :func:`ddpm_fresh`, every one with its seeds: n_r = n_s = ``fresh_n``, each generation's
     metrics on ``fresh_eval`` samples (the first n_s of them train the next generation)."""
-    loops = {
-        f"fresh n_ini={n_ini}": LoopConfig(
+    configs = [
+        LoopConfig(
             sz.fresh_generations, n_ini, sz.fresh_n, real="fresh", n_r=sz.fresh_n, n_eval=sz.fresh_eval, seed=seed
         )
         for n_ini in sz.fresh_inis
-    }
-    return with_seeds(loops, seed, sz.seeds)
+    ]
+    configs = [replace(cfg, seed=seed) for cfg in configs]
+    return labelled(configs, seed, sz.seeds, lambda cfg: f"{loop_label(cfg, lam=False)} n_ini={cfg.n_ini}")
 
 
 def _ddpm_experiment(
     sz: DDPMSizes, family, loops: dict[str, LoopConfig], device: str, store_models: bool = False
 ) -> Experiment:
-    from .data import MnistSource
-    from .metrics import mnist_metrics
 
     hook = mnist_metrics(keep_features=sz.tsne_points, keep_images=100, device=device)
     family = replace(family, device=device)
@@ -294,40 +314,32 @@ def stylegan(sz: StyleGANSizes, seed: int = 0, device: str = "auto") -> Experime
     ``paper`` trains on FFHQ at 128 × 128 with Inception features; ``small`` and ``smoke`` on MNIST zero-padded to
     32 × 32 with LeNet features against the MNIST test set, the only image data reachable offline."""
     n = sz.n
-    loops = {}
-    for label, generations in sz.generations.items():
-        kind, lam = label.rsplit(" λ=", 1)
-        if kind == "fully synthetic":
-            loops[label] = LoopConfig(generations, n, n, lam=float(lam), seed=seed)
-        elif kind == "augmentation":
-            loops[label] = LoopConfig(
-                generations, n, n, real="fixed", n_r=n, lam=float(lam), accumulate=True, seed=seed
-            )
+    configs = []
+    for (kind, lam), generations in sz.generations.items():
+        real = loop_kind(kind)
+        if real == "none":
+            configs.append(LoopConfig(generations, n, n, lam=lam, seed=seed))
+        elif real == "fixed":
+            configs.append(LoopConfig(generations, n, n, real="fixed", n_r=n, lam=lam, accumulate=True, seed=seed))
         else:
-            raise ValueError(f"StyleGAN loop {label!r}: the loops are 'fully synthetic λ=…' or 'augmentation λ=…'")
+            raise ValueError(
+                f"StyleGAN loop ({kind!r}, {lam}): its loops are fully synthetic or synthetic augmentation"
+            )
     if sz.data == "ffhq":
-        from .data import FFHQSource
-        from .metrics import ffhq_metrics
-
         source = FFHQSource(resolution=sz.resolution)
         hook = ffhq_metrics(resolution=sz.resolution, keep_images=sz.keep_images, device=device)
         data = f"FFHQ {sz.resolution}"
     else:
-        from .data import MnistImages
-        from .metrics import mnist_metrics
-
         source = MnistImages(size=sz.resolution)
         hook = mnist_metrics(keep_images=sz.keep_images, device=device, size=sz.resolution, spectrum=True)
         data = f"MNIST {sz.resolution}×{sz.resolution}"
     family = replace(sz.family, device=device)
-    loops = with_seeds(loops, seed, sz.seeds)
+    loops = labelled(configs, seed, sz.seeds)
     return Experiment("stylegan", family, source, hook, loops, store_models=True, data=data)
 
 
 def wgan(sz: WGANSizes, seed: int = 0, device: str = "auto") -> Experiment:
     """WGAN-GP on MNIST in the fully synthetic loop (App. B.1, C10; notebook 05)."""
-    from .data import MnistSource
-    from .metrics import mnist_metrics
 
     loops = with_seeds({_lam(1.0): LoopConfig(sz.generations, sz.n, sz.n, seed=seed)}, seed, sz.seeds)
     hook = mnist_metrics(keep_features=0, keep_images=40, device=device)
@@ -337,9 +349,6 @@ def wgan(sz: WGANSizes, seed: int = 0, device: str = "auto") -> Experiment:
 def gmm(sz: GMMSizes, seed: int = 0) -> Experiment:
     """The 25-mode Gaussian mixture in the fully synthetic loop, one loop per seed ``seed, …, seed + seeds − 1``
     (App. B.2, C9; notebook 05)."""
-    from .data import GridSource
-    from .metrics import ModeMetrics
-    from .models.gmm import GMMFamily
 
     loops = {f"seed {s}": LoopConfig(sz.iterations, sz.n, sz.n, seed=s) for s in range(seed, seed + sz.seeds)}
     hook = ModeMetrics(GridSource().draw(sz.reference, seed=10**6))
@@ -348,8 +357,6 @@ def gmm(sz: GMMSizes, seed: int = 0) -> Experiment:
 
 def flow(sz: FlowSizes, seed: int = 0) -> Experiment:
     """The normalizing flow on the 2-D Rosenbrock density, one loop per λ (App. B.4, C11; notebook 05)."""
-    from .data import RosenbrockSource
-    from .metrics import TailMetrics
 
     loops = {_lam(lam): LoopConfig(sz.generations, sz.n, sz.n, lam=lam, seed=seed) for lam in sz.lams}
     loops = with_seeds(loops, seed, sz.seeds)
@@ -439,8 +446,6 @@ def gaussian_martingale(
 
 def gaussian_picture(sz: GaussianMartingaleSizes, mu0: np.ndarray, var0: np.ndarray, seed: int = 0) -> Experiment:
     """One fully synthetic Gaussian loop in 2-D for the first and last λ of notebook 01, drawn as a picture."""
-    from .data import GaussianSource
-    from .models.gaussian import GaussianFamily
 
     source = GaussianSource.from_arrays(mu0[:2], np.diag(var0[:2]))
     n = sz.picture_n_s

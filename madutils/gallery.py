@@ -18,7 +18,7 @@ import pandas as pd
 from .claims import COLUMNS, table_markdown
 from .paths import figures_dir, runs_dir
 from .registry import NOTEBOOKS
-from .scales import check_scale
+from .utils import check_scale
 
 
 def collect_claims(scale: str) -> pd.DataFrame:

@@ -31,9 +31,57 @@ import numpy as np
 import pandas as pd
 
 from .store import Generation, MemoryRun, Run, Store, StoreError
-from .utils import agree, barrier, canonical, check_int, check_lam, config_key, derive_seed, process_group
+from .utils import (
+    agree,
+    barrier,
+    canonical,
+    check_int,
+    check_lam,
+    code_digest,
+    config_key,
+    cpu_threads,
+    derive_seed,
+    process_group,
+    resolve_device,
+)
 
 LOOP_KINDS = ("none", "fixed", "fresh")
+# the paper's names of the loop kinds (§2.2): the one translation between a configuration's `real` and what labels,
+# figures and selections say
+LOOP_NAMES = {"none": "fully synthetic", "fixed": "synthetic augmentation", "fresh": "fresh data"}
+
+
+def loop_kind(kind: str) -> str:
+    """A loop kind (``"none"``, ``"fixed"``, ``"fresh"``) from itself or from its name in the paper
+    (:data:`LOOP_NAMES`)."""
+    if kind in LOOP_KINDS:
+        return kind
+    for real, name in LOOP_NAMES.items():
+        if kind == name:
+            return real
+    known = ", ".join(f"{name!r} ({real!r})" for real, name in LOOP_NAMES.items())
+    raise ValueError(f"unknown loop kind {kind!r}; the kinds are {known}")
+
+
+def loop_label(cfg: LoopConfig, lam: bool = True) -> str:
+    """How a loop is shown: its kind's name in the paper and its λ (``"fully synthetic λ=0.5"``)."""
+    return LOOP_NAMES[cfg.real] + (f" λ={cfg.lam:g}" if lam else "")
+
+
+def matches(cfg: LoopConfig, kind: str | None = None, **fields: Any) -> bool:
+    """Whether a loop is of ``kind`` (a kind or its name) and has every other field as given (``lam=0.5``,
+    ``n_ini=100``, ``seed=1``; floats compared to round-off)."""
+    if kind is not None and cfg.real != loop_kind(kind):
+        return False
+    for name, want in fields.items():
+        have = getattr(cfg, name)
+        if isinstance(have, float) or isinstance(want, float):
+            if not np.isclose(float(have), float(want)):
+                return False
+        elif have != want:
+            return False
+    return True
+
 
 Data = Any  # np.ndarray or tuple of np.ndarray with a common first axis
 
@@ -231,8 +279,6 @@ def _with_code(obj: Any, described: Any) -> Any:
             return described
         mark = {"__version__": version}
     else:
-        from .utils import code_digest
-
         mark = {"__code__": code_digest(cls)}
     return described | mark if isinstance(described, dict) else {"described": described} | mark
 
@@ -252,7 +298,6 @@ def compute_key(family: Any, threads: int) -> dict | None:
     the device kind and, on a CPU, the number of threads."""
     if not getattr(family, "thread_dependent", False):
         return None
-    from .utils import resolve_device
 
     device = resolve_device(getattr(family, "device", "cpu")).split(":")[0]
     return {"device": device, "threads": int(threads)} if device == "cpu" else {"device": device}
@@ -365,7 +410,6 @@ def run_loop(
     loop collectively: every process of the group calls this function for the same loop, they train and sample
     together, and rank 0 alone holds the lock, evaluates and writes; the others keep every output in memory.
     """
-    from .utils import cpu_threads
 
     threads = cpu_threads() if threads is None else check_int(threads, "threads", 1)
     check_evaluable(cfg, evaluate)
@@ -578,7 +622,6 @@ def loop_workers(family: Family, jobs: int, workers: int | str = "auto") -> int:
     than cores every worker computes with one thread either way, so the run keys do not change."""
     if workers != "auto":
         return check_int(workers, "workers", 1)
-    from .utils import cpu_threads, resolve_device
 
     device = getattr(family, "device", "cpu")
     try:
@@ -639,11 +682,8 @@ def _die_with_parent(parent: int) -> None:
 def _quiet(family: Any) -> Any:
     """The family without its own progress bars (``progress`` is not part of any key): bars of worker processes
     reach a notebook as interleaved lines on stderr; the parent's one bar counts their generations instead."""
-    from dataclasses import fields, replace
-
-    if is_dataclass(family) and "progress" in {f.name for f in fields(family)}:
-        return replace(family, progress=False)
-    return family
+    quiet = getattr(family, "quiet", None)
+    return quiet() if callable(quiet) else family
 
 
 def _run_in_worker(family, cfg, source, kwargs) -> None:
@@ -678,7 +718,6 @@ def run_loops(
     """
     if store is None:
         raise ValueError("run_loops needs a store: the loops of separate processes hand their results back through it")
-    from .utils import cpu_threads
 
     configs = list(configs)
     for cfg in configs:  # before any training: sizes the hook cannot evaluate are refused now

@@ -10,7 +10,8 @@ import platform
 import subprocess
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import pandas as pd
 
@@ -18,9 +19,26 @@ from . import claims as _claims
 from . import plots, prerequisites, registry
 from .paths import figures_dir, project_root, runs_dir
 from .prerequisites import Report
-from .scales import check_scale
 from .store import Store
-from .utils import check_int, check_lam, cpu_threads, resolve_device, seed_everything
+from .utils import check_int, check_lam, check_scale, cpu_threads, resolve_device, seed_everything
+
+
+def record_claims(
+    rows: Iterable[_claims.ClaimResult], notebook: str, scale: str, folder: Path | None = None
+) -> pd.DataFrame:
+    """Write a notebook's claim rows to ``<folder>/<notebook>.csv`` (default ``runs/<scale>/meta/claims/``, which
+    the gallery collects into ``figures/<scale>/claims.csv``) and return them as a table."""
+    check_scale(scale)
+    rows = list(rows)
+    own = registry.notebook(notebook).claims
+    stray = sorted({r.claim for r in rows} - set(own))
+    if stray:
+        raise ValueError(f"notebook {notebook} records claims {stray}; madutils/registry.py gives it {list(own)}")
+    df = pd.DataFrame([asdict(r) for r in rows], columns=_claims.COLUMNS)
+    folder = runs_dir(scale) / "meta" / "claims" if folder is None else Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    df.to_csv(folder / f"{notebook}.csv", index=False)
+    return df
 
 
 @dataclass
@@ -85,7 +103,7 @@ class NotebookContext:
 
     def record_claims(self, rows: Iterable[_claims.ClaimResult]) -> pd.DataFrame:
         folder = None if self.publish else self.output_folder / "claims"
-        return _claims.record_claims(rows, self.notebook, self.scale, folder=folder)
+        return record_claims(rows, self.notebook, self.scale, folder=folder)
 
     def footer(self) -> str:
         """Versions, device and wall time, for the last cell."""

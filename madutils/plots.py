@@ -20,13 +20,12 @@ from matplotlib.ticker import MaxNLocator
 
 from . import registry
 from .paths import figures_dir, runs_dir
-from .scales import check_scale
+from .utils import check_scale
 
 # λ = 1 (unbiased) is always the same dark blue; biased values run through warm colours, the stronger the bias
 # the lighter/redder, so that a λ keeps its colour in every figure of the collection.
 _LAM_CMAP = matplotlib.colormaps["plasma"]
 LOOP_COLORS = {"none": "#c0392b", "fixed": "#e67e22", "fresh": "#27ae60"}
-LOOP_LABELS = {"none": "fully synthetic", "fixed": "synthetic augmentation", "fresh": "fresh data"}
 METRIC_LABELS = {
     "fid": "FID",
     "precision": "precision",

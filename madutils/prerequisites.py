@@ -15,7 +15,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import registry
-from .scales import check_scale
+from .data import FFHQ_HELP, DatasetError, ffhq_path
+from .experiments import ddpm_fresh_loops, ddpm_loops
+from .loops import loop_kind
+from .metrics.features import INCEPTION_FILE, inception_weights_path
+from .paths import runs_dir
+from .scales import (
+    DDPMSizes,
+    FlowSizes,
+    FreshGaussianSizes,
+    GaussianMartingaleSizes,
+    GMMSizes,
+    StyleGANSizes,
+    WGANSizes,
+    sizes,
+)
+from .utils import check_scale
 
 GB = 1e9
 DISK_MARGIN = 1.2  # free space asked for: the estimate plus 20 % (temporary files of atomic writes, executed notebooks)
@@ -53,17 +68,6 @@ def estimated_disk_gb(notebook: str, scale: str) -> float:
     Monte Carlo arrays of the Gaussian experiments (four float32 arrays of trials × generations per loop), every
     generation's synthetic data of the image loops (uint8 images, one byte per pixel and channel) and, for StyleGAN2,
     one float32 copy of the generator per generation. Shared loops count in every notebook that reads them."""
-    from .experiments import ddpm_fresh_loops, ddpm_loops
-    from .scales import (
-        DDPMSizes,
-        FlowSizes,
-        FreshGaussianSizes,
-        GaussianMartingaleSizes,
-        GMMSizes,
-        StyleGANSizes,
-        WGANSizes,
-        sizes,
-    )
 
     total = 0.0
     uses = registry.notebook(notebook).experiments
@@ -109,7 +113,6 @@ def estimated_memory_gb(notebook: str, scale: str) -> float:
       and the training set concatenated from them, 2g · n images (the training set is dropped before sampling).
     * DDPM and WGAN-GP: the training set as uint8 and float32 and one generation's output (small).
     The test ``tests/test_prerequisites.py`` measures the Gaussian case at reduced sizes."""
-    from .scales import DDPMSizes, FreshGaussianSizes, GaussianMartingaleSizes, StyleGANSizes, WGANSizes, sizes
 
     uses = registry.notebook(notebook).experiments
     peaks = [0.0]
@@ -122,7 +125,7 @@ def estimated_memory_gb(notebook: str, scale: str) -> float:
     if "stylegan" in uses:
         sg = sizes(StyleGANSizes, scale)
         pixels = (3 if sg.data == "ffhq" else 1) * sg.resolution**2
-        g = max(gens for label, gens in sg.generations.items() if label.startswith("augmentation"))
+        g = max(gens for (kind, _), gens in sg.generations.items() if loop_kind(kind) == "fixed")
         peaks.append((2 + 2 * (g - 1)) * sg.n * pixels)
     if "ddpm" in uses:
         d = sizes(DDPMSizes, scale)
@@ -159,7 +162,6 @@ def check(notebook: str, scale: str, device: str = "auto", runs: Path | None = N
     start (at ``paper`` scale: deep models without a usable GPU, too little free disk), else returns a
     :class:`Report` whose ``missing`` names the parts that cannot run (StyleGAN2 without FFHQ or the Inception
     weights). Below ``paper`` scale nothing is required beyond MNIST (prepared on first use)."""
-    from .paths import runs_dir
 
     check_scale(scale)
     nb = registry.notebook(notebook)
@@ -179,9 +181,6 @@ def check(notebook: str, scale: str, device: str = "auto", runs: Path | None = N
                 "anyway, pass device='cpu'."
             )
     if "stylegan" in nb.experiments:
-        from .data import FFHQ_HELP, DatasetError, ffhq_path
-        from .metrics.features import INCEPTION_FILE, inception_weights_path
-
         why = []
         try:
             ffhq_path()

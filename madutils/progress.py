@@ -18,9 +18,13 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from .distributed import build, chosen
+from .distributed import plan as loops_of
+from .experiments import GENERATION_SECONDS
+from .loops import run_config
 from .paths import runs_dir
-from .scales import check_scale
-from .utils import canonical, config_key
+from .store import Store
+from .utils import canonical, check_scale, config_key
 
 
 @dataclass
@@ -44,20 +48,15 @@ def stored_generations(path: Path) -> int:
 
 def plan(scale: str, notebooks: list[str]) -> list[Planned]:
     """Every loop that ``notebooks`` compute at ``scale`` with their default parameters, each once."""
-    from .distributed import build
-    from .distributed import plan as loops_of
-    from .experiments import GENERATION_SECONDS
-    from .loops import run_config
-    from .store import Store
 
     store = Store(runs_dir(scale))
     out: dict[Path, Planned] = {}
-    for name, prefixes in loops_of(notebooks).items():
+    for name, specs in loops_of(notebooks).items():
         exp = build(name, scale, 0, "auto")
         seconds = GENERATION_SECONDS.get((type(exp.family).__name__, scale))
         threads = exp._threads()
         for label, cfg in exp.loops.items():
-            if not any(label.startswith(p) for p in prefixes):
+            if label not in chosen(exp, specs):
                 continue
             config = run_config(exp.family, cfg, exp.source, exp.hook, threads)
             path = store.root / exp.folder / config_key(canonical(config))

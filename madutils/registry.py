@@ -1,6 +1,6 @@
 """The one table that maps notebooks → experiments → figures → claims, so that notebook ids, figure names and
 paper figure numbers are written once: :func:`madutils.plots.save_figure` takes the paper figure number from here,
-the gallery its order and titles, and :func:`madutils.claims.record_claims` checks that a notebook records only its
+the gallery its order and titles, and :func:`madutils.notebook.record_claims` checks that a notebook records only its
 own claims."""
 
 from __future__ import annotations

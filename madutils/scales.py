@@ -19,16 +19,7 @@ from .models.ddpm import DDPMFamily
 from .models.flow import FlowFamily
 from .models.stylegan import StyleGANFamily
 from .models.wgan import WGANFamily
-from .utils import check_int
-
-SCALES = ("smoke", "small", "paper")
-
-
-def check_scale(scale: str) -> str:
-    if scale not in SCALES:
-        raise ValueError(f"unknown scale {scale!r}; choose one of {', '.join(SCALES)} (MAD_SCALE or --scale)")
-    return scale
-
+from .utils import SCALES, check_int, check_scale  # noqa: F401  (the scale names live in utils, which needs no torch)
 
 # -- §3.1, App. A: the Gaussian fully synthetic loop (notebook 01, C1) -------------------------------------------
 
@@ -145,14 +136,14 @@ class DDPMSizes:
 
 @dataclass(frozen=True)
 class StyleGANSizes:
-    """``generations`` maps each loop (fully synthetic at λ = 1 and 0.7, augmentation with a growing pool at
-    λ = 1) to its number of generations."""
+    """``generations`` maps each loop, (kind, λ) with the kind named as in the paper, to its number of generations:
+    fully synthetic at λ = 1 and 0.7, synthetic augmentation with a growing pool at λ = 1."""
 
     data: str
     resolution: int
     family: StyleGANFamily
     n: int
-    generations: dict[str, int] = field(hash=False)
+    generations: dict[tuple[str, float], int] = field(hash=False)
     keep_images: int
     grid: int
     seeds: int = 1
@@ -288,7 +279,7 @@ _SIZES: dict[type, dict[str, object]] = {
                 channel_base=128, channel_max=16, z_dim=16, w_dim=16, mapping_layers=2, steps=4, batch_size=8
             ),
             n=64,
-            generations={"fully synthetic λ=1": 3, "fully synthetic λ=0.7": 3, "augmentation λ=1": 3},
+            generations={("fully synthetic", 1.0): 3, ("fully synthetic", 0.7): 3, ("synthetic augmentation", 1.0): 3},
             keep_images=40,
             grid=12,
             seeds=2,
@@ -309,7 +300,7 @@ _SIZES: dict[type, dict[str, object]] = {
                 ema=0.99,
             ),
             n=2000,
-            generations={"fully synthetic λ=1": 3, "fully synthetic λ=0.7": 3, "augmentation λ=1": 3},
+            generations={("fully synthetic", 1.0): 3, ("fully synthetic", 0.7): 3, ("synthetic augmentation", 1.0): 3},
             keep_images=100,
             grid=20,
             seeds=2,
@@ -331,7 +322,7 @@ _SIZES: dict[type, dict[str, object]] = {
                 checkpoint_every=2500,
             ),
             n=70000,
-            generations={"fully synthetic λ=1": 9, "fully synthetic λ=0.7": 5, "augmentation λ=1": 5},
+            generations={("fully synthetic", 1.0): 9, ("fully synthetic", 0.7): 5, ("synthetic augmentation", 1.0): 5},
             keep_images=64,
             grid=16,
             seeds=2,

@@ -12,6 +12,15 @@ from typing import Any
 
 import numpy as np
 
+SCALES = ("smoke", "small", "paper")
+
+
+def check_scale(scale: str) -> str:
+    """One of :data:`SCALES` (the sizes of every experiment: ``madutils.scales``), or an error that lists them."""
+    if scale not in SCALES:
+        raise ValueError(f"unknown scale {scale!r}; choose one of {', '.join(SCALES)} (MAD_SCALE or --scale)")
+    return scale
+
 
 def sha256_file(path) -> str:
     """Hex sha256 of a file, read in 4 MB blocks."""

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 from loop_helpers import simulate
 
-from madutils import claims, gallery, plots
+from madutils import claims, gallery, notebook, plots
 from madutils.scales import GaussianMartingaleSizes, check_scale, sizes
 from madutils.utils import config_key
 
@@ -37,7 +37,7 @@ def test_c1_fails_when_the_data_do_not_follow_the_claim():
 
 def test_claims_table_is_written_and_collected(project):
     row = claims.ClaimResult("C1", "nb01_x", "s", "stat", "1.0", "reproduced")
-    claims.record_claims([row], "01", "smoke")
+    notebook.record_claims([row], "01", "smoke")
     df = gallery.collect_claims("smoke")
     assert df.columns.tolist() == claims.COLUMNS
     assert df.claim.tolist() == ["C1"]
@@ -52,7 +52,7 @@ def test_save_figure_and_gallery(project):
         fig, "fig04_fully_synthetic_fid_precision_recall", scale="smoke", notebook="02", caption="A test."
     )
     assert path.is_file() and path.stat().st_size > 1000
-    claims.record_claims([claims.ClaimResult("C2", "fig04", "s", "stat", "v", "not_run", "no GPU")], "02", "smoke")
+    notebook.record_claims([claims.ClaimResult("C2", "fig04", "s", "stat", "v", "not_run", "no GPU")], "02", "smoke")
     readme = gallery.build("smoke", commit="abc1234").read_text()
     assert (
         "Paper Fig. 4" in readme and "fig04_fully_synthetic_fid_precision_recall.png" in readme and "not_run" in readme
@@ -76,7 +76,7 @@ def test_save_figure_and_gallery(project):
     with pytest.raises(ValueError, match="not registered for notebook 02.*fig16_fully_synthetic_all_lambdas"):
         plots.save_figure(fig, "fig99_not_a_figure", scale="smoke", notebook="02", caption="")
     with pytest.raises(ValueError, match=r"notebook 02 records claims \['C9'\]"):
-        claims.record_claims([claims.ClaimResult("C9", "f", "s", "stat", "v", "not_run")], "02", "smoke")
+        notebook.record_claims([claims.ClaimResult("C9", "f", "s", "stat", "v", "not_run")], "02", "smoke")
     assert claims.ClaimResult("C10", "fig13", "s", "stat", "v", "not_run").notebook == "05"
     with pytest.raises(ValueError, match="no notebook records claim 'C13'"):
         claims.ClaimResult("C13", "f", "s", "stat", "v", "not_run")
@@ -393,10 +393,13 @@ def test_every_loop_runs_with_the_seeds_of_its_sizes():
     exp = experiments.flow(f, seed=5)
     assert [c.seed for c in exp.loops.values()] == [5, 5, 6, 6, 7, 7]
     assert list(exp.loops)[:3] == ["λ=1", "λ=0.8", "λ=1 · seed 6"]
-    picked = exp.select("λ=0.8")
+    picked = exp.where(lam=0.8)  # selected by structure, every seed of it
     assert [c.seed for c in picked.loops.values()] == [5, 6, 7] and {c.lam for c in picked.loops.values()} == {0.8}
-    with pytest.raises(ValueError, match="no loop \\['λ=0.5'\\]"):
-        exp.select("λ=0.5")
+    assert list((exp.where(lam=0.8, seed=6) | exp.where(lam=1.0, seed=5)).loops) == ["λ=1", "λ=0.8 · seed 6"]
+    with pytest.raises(ValueError, match=r"no loop of flow-rosenbrock has kind=None, \{'lam': 0.5\}"):
+        exp.where(lam=0.5)
+    with pytest.raises(ValueError, match="unknown loop kind 'augmented'"):
+        exp.where(kind="augmented")
     g = experiments.gmm(sizes(GMMSizes, "smoke"), seed=2)
     assert sorted(c.seed for c in g.loops.values()) == [2, 3]
     with pytest.raises(ValueError, match="seeds must be"):

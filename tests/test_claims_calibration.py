@@ -5,8 +5,8 @@ drift in the claimed direction, the rows find it."""
 import pandas as pd
 import pytest
 
-from madutils.claims import calibration
 from madutils.scales import DDPMSizes, sizes
+from madutils.tools import calibration
 
 MAX_FALSE_POSITIVES = 0.05
 
@@ -68,7 +68,8 @@ def test_two_dimensional_criteria_small():
 def test_budget_rejudges_every_choice_of_seeds_on_the_first_generations():
     import numpy as np
 
-    from madutils.claims import budget, c2_fully_synthetic_unbiased
+    from madutils.claims import c2_fully_synthetic_unbiased
+    from madutils.tools import budget
 
     df = calibration.walks(
         calibration.IMAGE_LOOPS, 6, 3, np.random.default_rng(0), drift=calibration.paper_direction(3.0)

@@ -20,10 +20,19 @@ PACKAGE = Path(__file__).parent.parent / "madutils"
 
 # module -> (digest of its syntax tree without docstrings, the classes whose results depend on it)
 MODULES = {
-    "models/ddpm.py": ("ac88010442b6d54e", ("models.ddpm.DDPMFamily",)),
-    "models/stylegan.py": ("78e33f0a5ad58ab3", ("models.stylegan.StyleGANFamily",)),
-    "models/wgan.py": ("6a7d01893d7c7f4f", ("models.wgan.WGANFamily",)),
-    "models/flow.py": ("2214930e6e196e39", ("models.flow.FlowFamily",)),
+    "models/base.py": (
+        "74c599b0a75ca594",
+        (
+            "models.ddpm.DDPMFamily",
+            "models.stylegan.StyleGANFamily",
+            "models.wgan.WGANFamily",
+            "models.flow.FlowFamily",
+        ),
+    ),
+    "models/ddpm.py": ("6869b7f627ee1169", ("models.ddpm.DDPMFamily",)),
+    "models/stylegan.py": ("56b182675261afda", ("models.stylegan.StyleGANFamily",)),
+    "models/wgan.py": ("a337ae1f2a7fda36", ("models.wgan.WGANFamily",)),
+    "models/flow.py": ("c3652b0e85ef390b", ("models.flow.FlowFamily",)),
     "models/gmm.py": ("bbd41b139c91b2cd", ("models.gmm.GMMFamily",)),
     "models/gaussian.py": ("d9b2b1f3e0dd08bb", ("models.gaussian.GaussianFamily",)),
     "gaussian.py": ("0b69693cb9447cc7", ("models.gaussian.GaussianFamily", "data.GaussianSource")),
@@ -31,16 +40,16 @@ MODULES = {
         "532cd1135d46c500",
         ("data.MnistSource", "data.MnistImages", "data.FFHQSource", "data.GridSource", "data.RosenbrockSource"),
     ),
-    "metrics/hook.py": ("bd5ae35d40c8a271", ("metrics.hook.ImageMetrics",)),
+    "metrics/hook.py": ("91d01a8e5dbb140d", ("metrics.hook.ImageMetrics",)),
     "metrics/prd.py": (
-        "cca22d110de64aca",
+        "53d4e40eded20ed1",
         ("metrics.hook.ImageMetrics", "metrics.toy.ModeMetrics", "metrics.toy.TailMetrics"),
     ),
     "metrics/fid.py": ("4ae2c663b021d6b9", ("metrics.hook.ImageMetrics",)),
-    "metrics/features.py": ("b0e43506b5e9b81a", ("metrics.hook.ImageMetrics",)),
+    "metrics/features.py": ("0ea9121292ed88a5", ("metrics.hook.ImageMetrics",)),
     "metrics/spectrum.py": ("8f33f23f8ea7e4cb", ("metrics.hook.ImageMetrics",)),
     "metrics/toy.py": ("11579fecbc3272a4", ("metrics.toy.ModeMetrics", "metrics.toy.TailMetrics")),
-    "controls.py": ("9fb5aceda86856d5", ("controls.RealOutput", "controls.ModelSamples")),
+    "controls.py": ("3136e4efffcc9330", ("controls.RealOutput", "controls.ModelSamples")),
 }
 
 # class -> its CODE_VERSION (1: the version every class had when versions were introduced; not written into keys)
@@ -131,3 +140,26 @@ def test_a_class_typed_into_a_kernel_keys_on_its_methods():
     first = code_digest(namespace["KDEFamily"])
     exec(compile(KDE.replace("np.sqrt(lam) * model", "5 * np.sqrt(lam) * model"), "<cell>", "exec"), namespace)
     assert code_digest(namespace["KDEFamily"]) != first
+
+
+def test_the_families_keep_the_keys_of_the_stored_runs():
+    """The run keys of the PyTorch families at every scale, as the stored runs have them (tests/family_keys.json):
+    a refactoring of the families (the TorchFamily base, fields left out of the key declared on the field) must
+    not move a stored run."""
+    import json
+    from dataclasses import replace
+
+    from madutils.models.stylegan import StyleGANFamily
+    from madutils.scales import DDPMSizes, FlowSizes, StyleGANSizes, WGANSizes, sizes
+
+    now = {}
+    for scale in ("smoke", "small", "paper"):
+        d = sizes(DDPMSizes, scale)
+        now[f"ddpm-{scale}"] = describe(d.family)
+        now[f"ddpm-effort-{scale}"] = describe(replace(d.family, effort_images=d.n))
+        now[f"stylegan-{scale}"] = describe(sizes(StyleGANSizes, scale).family)
+        now[f"wgan-{scale}"] = describe(sizes(WGANSizes, scale).family)
+        now[f"flow-{scale}"] = describe(sizes(FlowSizes, scale).family)
+    now["stylegan-bf16"] = describe(StyleGANFamily(precision="bf16"))
+    recorded = json.loads((Path(__file__).parent / "family_keys.json").read_text())
+    assert json.loads(json.dumps(now)) == recorded

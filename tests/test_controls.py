@@ -48,7 +48,7 @@ def test_real_in_place_of_synthetic_goes_through_the_path_of_samples_and_is_meas
 
 def test_the_sampler_control_measures_both_samplers_once(stored, monkeypatch):
     store, sz, fresh, fresh_runs, firsts, found = stored
-    runs = fresh_runs.of_seed(0)
+    runs = fresh_runs.where(seed=0)
     table = controls.sampler_control(store, runs, fresh.family, (1, 2), 40)
     assert sorted(table.steps.unique()) == [sz.family.sample_steps, sz.family.T]
     assert len(table) == 4 and {"fid", "grey_background", "recall"} <= set(table.columns)

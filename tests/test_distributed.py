@@ -34,10 +34,14 @@ def test_rank_from_torchrun_variables(monkeypatch):
 
 def test_the_plan_follows_the_notebooks():
     todo = plan(["02", "03"])
-    assert todo["ddpm"] == ("fully synthetic", "augmentation", "fully synthetic λ=1")
+    assert todo["ddpm"] == (
+        {"kind": "fully synthetic"},
+        {"kind": "synthetic augmentation"},
+        {"kind": "fully synthetic", "lam": 1.0},
+    )
     assert set(todo) == {"ddpm", "stylegan"}
     assert plan(["01"]) == {}  # the Gaussian notebooks compute their Monte Carlo themselves
-    assert plan([], ["flow"]) == {"flow": ("",)}
+    assert plan([], ["flow"]) == {"flow": ({},)}
     with pytest.raises(ValueError, match="no notebook '09'"):
         plan(["09"])
     with pytest.raises(ValueError, match="unknown experiment 'vae'"):

@@ -219,13 +219,13 @@ def test_the_shared_stylegan_loops_at_smoke_scale(project, monkeypatch):
     monkeypatch.setenv("MAD_DATA", data)  # MNIST and LeNet of the checkout, outputs in the empty project
     sg = experiments.stylegan(sizes(StyleGANSizes, "smoke"), 0, "cpu")
     n = sizes(StyleGANSizes, "smoke").n
-    aug = sg.loops["augmentation λ=1"]
+    aug = sg.loops["synthetic augmentation λ=1"]
     assert (aug.real, aug.accumulate, aug.n_r, aug.n_s) == ("fixed", True, n, n)
     assert sg.loops["fully synthetic λ=0.7"].real == "none" and sg.data == "MNIST 32×32"
-    with pytest.raises(ValueError, match=r"no loop \['fully synthetic λ=0.5'\] in experiment 'stylegan'"):
-        sg.select("fully synthetic λ=0.5")
+    with pytest.raises(ValueError, match=r"no loop of stylegan has kind='fully synthetic', \{'lam': 0.5\}"):
+        sg.where(kind="fully synthetic", lam=0.5)
     store = Store(project / "runs")
-    one = sg.select("fully synthetic λ=1")
+    one = sg.where(kind="fully synthetic", lam=1.0)
     runs = one.run(store, progress=False)
     table = runs.table()
     assert set(table.generation) == {1, 2, 3} and {"fid", "recall", "hf_share"} <= set(table.metric)

@@ -9,8 +9,9 @@ never depends on hand-picked generations. Image rows pass a validity gate on gen
 (:func:`.core.decide`): ``reproduced`` (the interval excludes 0 on the claimed side), ``not_reproduced`` (it
 excludes the stated effect: the data contradict the claim, or show it smaller than stated), ``uninformative``
 (it holds both, "underpowered" with the power at the stated effect; or the gate failed, or no interval exists) and
-``not_run`` (missing data or hardware, or a λ this scale does not run). :mod:`.calibration` reports, per trend and
-ordering row, its false-positive rate on null walks (at most 5 %, a test) and its power at the stated effect.
+``not_run`` (missing data or hardware, or a λ this scale does not run). :mod:`madutils.tools.calibration` reports,
+per trend and ordering row, its false-positive rate on null walks (at most 5 %, a test) and its power at the stated
+effect.
 
 One module per paper section: ``gaussian`` (C1), ``images`` (C2–C4, C10, C12), ``fresh`` (C5–C8), ``appendix``
 (C9, C11); ``core`` holds the row, the verdicts and the shared statistics.
@@ -28,7 +29,6 @@ from .core import (
     across_seeds,
     difference,
     gate,
-    record_claims,
     table_markdown,
     trend,
     verdict,
@@ -62,7 +62,6 @@ __all__ = [
     "c8_dataset_size",
     "c9_gmm_modes",
     "log_drift",
-    "record_claims",
     "table_markdown",
     "trend",
     "verdict",

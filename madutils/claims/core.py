@@ -11,23 +11,20 @@ seeds that happen to agree cannot make an interval narrower than the measurement
 exists and the row is ``uninformative``. Every row states the smallest effect that counts as the paper's
 (:class:`Effect`) and is judged by :func:`decide` on three verdicts: the interval excludes 0 on the claimed side
 (``reproduced``), excludes the stated effect (``not_reproduced``), or holds both (``uninformative``, underpowered,
-with its power). ``madutils.claims.calibration`` feeds driftless random walks through these functions and shows
+with its power). ``madutils.tools.calibration`` feeds driftless random walks through these functions and shows
 that they say ``reproduced`` for at most 5 % of them (a test), and reports each row's power at its stated effect.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
 from .. import registry
-from ..paths import runs_dir
-from ..scales import check_scale
 
 VERDICTS = ("reproduced", "not_reproduced", "uninformative", "not_run")
 
@@ -83,22 +80,6 @@ class ClaimResult:
 
 def verdict(ok: bool) -> str:
     return "reproduced" if ok else "not_reproduced"
-
-
-def record_claims(rows: Iterable[ClaimResult], notebook: str, scale: str, folder: Path | None = None) -> pd.DataFrame:
-    """Write a notebook's claim rows to ``<folder>/<notebook>.csv`` (default ``runs/<scale>/meta/claims/``, which
-    the gallery collects into ``figures/<scale>/claims.csv``) and return them as a table."""
-    check_scale(scale)
-    rows = list(rows)
-    own = registry.notebook(notebook).claims
-    stray = sorted({r.claim for r in rows} - set(own))
-    if stray:
-        raise ValueError(f"notebook {notebook} records claims {stray}; madutils/registry.py gives it {list(own)}")
-    df = pd.DataFrame([asdict(r) for r in rows], columns=COLUMNS)
-    folder = runs_dir(scale) / "meta" / "claims" if folder is None else Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    df.to_csv(folder / f"{notebook}.csv", index=False)
-    return df
 
 
 def _z(mean: float, se: float) -> float:

@@ -25,6 +25,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ..data import load_mnist
 from ..paths import data_dir
 from ..utils import resolve_device, sha256_file
 
@@ -104,8 +105,6 @@ def train_lenet(seed: int = 0, epochs: int = 6, batch_size: int = 128, device: s
     batch 128, 6 epochs: about 99.2 % test accuracy). Returns the model (on CPU) and its accuracy on the 10,000
     test images."""
     from tqdm.auto import tqdm
-
-    from ..data import load_mnist
 
     device = resolve_device(device)
     x, y = load_mnist("train")

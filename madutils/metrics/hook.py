@@ -9,7 +9,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..data import load_ffhq, load_mnist, pad_images
+from .features import InceptionFeatures, LeNetFeatures
 from .prd import ReferenceSet
+from .spectrum import high_frequency_share
 
 
 @dataclass
@@ -68,8 +71,6 @@ class ImageMetrics:
         if self.equal_sizes:
             result |= {f"{name}_full": result[name] for name in self.PRDC} | self.reference.prdc_equal(feats)
         if self.spectrum:
-            from .spectrum import high_frequency_share
-
             result["hf_share"] = high_frequency_share(images)
         if labels is not None and hasattr(self.embed, "classify_features"):
             # not a paper metric: how often the classifier reads a generated digit as its label
@@ -91,8 +92,6 @@ def mnist_metrics(
 ) -> ImageMetrics:
     """The metric hook of every MNIST experiment (paper footnote 3): LeNet-5 features, the 10,000 MNIST test
     images as the held-out reference set (zero-padded to ``size`` like the generated images)."""
-    from ..data import load_mnist, pad_images
-    from .features import LeNetFeatures
 
     lenet = LeNetFeatures(device=device)
     x, _ = load_mnist("test")
@@ -114,8 +113,6 @@ def ffhq_metrics(
     """The metric hook of the StyleGAN2 loops at paper scale: Inception features (pytorch-fid's network; ``embed``
     replaces it, e.g. ``InceptionFeatures.random_init()`` in tests), the FFHQ images at ``resolution`` as the
     reference set (see :func:`madutils.data.load_ffhq` for ``path``), and the high-frequency power share."""
-    from ..data import load_ffhq
-    from .features import InceptionFeatures
 
     x = load_ffhq(path, resolution)  # first: a missing FFHQ is reported before any weights are looked for
     embed = embed if embed is not None else InceptionFeatures(device=device)

@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from ..gaussian import psd_factor, w2_squared
 from ..utils import check_int
 from .fid import check_features, gaussian_stats
 
@@ -345,7 +346,6 @@ class ReferenceSet:
     _subsets: dict = field(init=False, repr=False, compare=False, default_factory=dict)
 
     def __post_init__(self) -> None:
-        from ..gaussian import psd_factor
 
         self.k = check_int(self.k, "k", 1)
         self.features = check_features(self.features, "real", min_rows=self.k + 1)
@@ -391,7 +391,6 @@ class ReferenceSet:
         return torch.sqrt(self._radii).cpu().numpy()
 
     def fid(self, fake) -> float:
-        from ..gaussian import w2_squared
 
         if not self.with_fid:
             raise ValueError("this ReferenceSet was made with with_fid=False")

@@ -22,15 +22,15 @@ configuration.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field, replace
-from typing import ClassVar
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..utils import canonical, check_int, check_lam, resolve_device
+from ..utils import check_int, check_lam, resolve_device
+from .base import NOT_KEY, TorchFamily, key_unless
 
 NULL_LABEL = 10
 PAPER_T = 500
@@ -170,7 +170,7 @@ def _progress(total: int, desc: str, enabled: bool):
 
 
 @dataclass(frozen=True)
-class DDPMFamily:
+class DDPMFamily(TorchFamily):
     """The conditional DDPM as a model family for :func:`madutils.loops.run_loop`.
 
     ``steps`` optimiser steps of batch ``batch_size`` (AdamW, learning rate ``lr`` with a short warm-up and cosine
@@ -187,8 +187,6 @@ class DDPMFamily:
     :func:`madutils.loops.compute_key`.
     """
 
-    thread_dependent: ClassVar[bool] = True  # results change with the CPU thread count: part of the run key
-
     width: int = 32
     patch: int = 2
     conditioning: str = "scale-shift"
@@ -199,12 +197,12 @@ class DDPMFamily:
     ema: float = 0.999
     p_uncond: float = 0.1
     sample_steps: int | None = None
-    sample_batch: int = 500
-    effort_images: int | None = None
+    sample_batch: int = field(default=500, metadata=NOT_KEY)
+    effort_images: int | None = field(default=None, metadata=key_unless(None))
     name: str = "ddpm"
-    device: str = "auto"
-    compile: bool = False
-    progress: bool = True
+    device: str = field(default="auto", metadata=NOT_KEY)
+    compile: bool = field(default=False, metadata=NOT_KEY)
+    progress: bool = field(default=True, metadata=NOT_KEY)
 
     def __post_init__(self) -> None:
         check_int(self.width, "width", 4)
@@ -221,14 +219,6 @@ class DDPMFamily:
             raise ValueError(f"lr = {self.lr} is not a usable learning rate")
         if self.effort_images is not None:
             check_int(self.effort_images, "effort_images", 1)
-
-    def key(self) -> dict:
-        d = asdict(self)
-        for k in ("device", "compile", "progress", "sample_batch"):
-            d.pop(k)
-        if d["effort_images"] is None:  # the families stored before the field existed keep their keys
-            d.pop("effort_images")
-        return canonical(d)
 
     def steps_for(self, n: int) -> int:
         """The optimiser steps for a training set of ``n`` images (see ``effort_images``)."""

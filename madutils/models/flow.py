@@ -11,14 +11,14 @@ batch 256). Sampling with bias λ draws the latent from the tempered N(0, λ I) 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
-from typing import ClassVar
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 import torch.nn as nn
 
-from ..utils import canonical, check_int, check_lam
+from ..utils import check_int, check_lam
+from .base import NOT_KEY, TorchFamily
 
 
 class ActNorm(nn.Module):
@@ -120,10 +120,8 @@ class FlowModel:
 
 
 @dataclass(frozen=True)
-class FlowFamily:
+class FlowFamily(TorchFamily):
     """The 2-D flow as a model family for :func:`madutils.loops.run_loop`; λ is the latent temperature."""
-
-    thread_dependent: ClassVar[bool] = True  # results change with the CPU thread count: part of the run key
 
     n_layers: int = 8
     hidden: int = 64
@@ -131,12 +129,7 @@ class FlowFamily:
     batch_size: int = 256
     lr: float = 1e-3
     name: str = "flow"
-    progress: bool = False
-
-    def key(self) -> dict:
-        d = asdict(self)
-        d.pop("progress")
-        return canonical(d)
+    progress: bool = field(default=False, metadata=NOT_KEY)
 
     def fit(self, data, seed: int) -> FlowModel:
         from tqdm.auto import tqdm

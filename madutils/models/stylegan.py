@@ -24,15 +24,15 @@ from __future__ import annotations
 
 import inspect
 import math
-from dataclasses import asdict, dataclass, field
-from typing import ClassVar
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..utils import canonical, check_int, check_lam, check_resolution, process_group, resolve_device
+from ..utils import check_int, check_lam, check_resolution, process_group, resolve_device
+from .base import NOT_KEY, TorchFamily, key_unless
 
 SQRT2 = math.sqrt(2.0)
 
@@ -330,7 +330,7 @@ class StyleGANModel:
 
 
 @dataclass(frozen=True)
-class StyleGANFamily:
+class StyleGANFamily(TorchFamily):
     """StyleGAN2 as an (unconditional) model family for :func:`madutils.loops.run_loop`; λ is the truncation ψ.
 
     ``steps`` generator steps of batch ``batch_size``, one discriminator step each, R1 weight ``r1_gamma`` applied
@@ -352,8 +352,6 @@ class StyleGANFamily:
     ``compile`` compiles those passes with ``torch.compile`` on a GPU. ``ddp``, ``compile`` and
     ``checkpoint_every`` are not part of the key; ``precision`` is."""
 
-    thread_dependent: ClassVar[bool] = True  # results change with the CPU thread count: part of the run key
-
     channel_base: int = 512
     channel_max: int = 128
     z_dim: int = 128
@@ -367,12 +365,12 @@ class StyleGANFamily:
     ema: float = 0.995
     mbstd_group: int = 4
     name: str = "stylegan2"
-    device: str = "auto"
-    checkpoint_every: int = 0  # steps between saves of the training state (0: never); not part of the key
-    ddp: bool = False  # train and sample collectively in a torch.distributed group (see above); not part of the key
-    precision: str = "fp32"  # or "bf16": autocast for the training passes
-    compile: bool = False  # torch.compile the training passes on a GPU; not part of the key
-    progress: bool = True
+    device: str = field(default="auto", metadata=NOT_KEY)
+    checkpoint_every: int = field(default=0, metadata=NOT_KEY)  # steps between saves of the training state (0: never)
+    ddp: bool = field(default=False, metadata=NOT_KEY)  # train and sample collectively in a torch.distributed group
+    precision: str = field(default="fp32", metadata=key_unless("fp32"))  # or "bf16": autocast for training passes
+    compile: bool = field(default=False, metadata=NOT_KEY)  # torch.compile the training passes on a GPU
+    progress: bool = field(default=True, metadata=NOT_KEY)
 
     def __post_init__(self) -> None:
         check_int(self.steps, "steps", 1)
@@ -380,16 +378,6 @@ class StyleGANFamily:
         check_int(self.mapping_layers, "mapping_layers", 1)
         if self.precision not in ("fp32", "bf16"):
             raise ValueError(f"precision = {self.precision!r}; use 'fp32' or 'bf16'")
-
-    def key(self) -> dict:
-        d = asdict(self)
-        d.pop("device")
-        d.pop("progress")
-        for k in ("checkpoint_every", "ddp", "compile"):
-            d.pop(k)
-        if d["precision"] == "fp32":  # the runs stored before the field existed keep their keys
-            d.pop("precision")
-        return canonical(d)
 
     def trainer(self, resolution: int, img_channels: int, seed: int) -> Trainer:
         """Fresh networks and optimisers for ``resolution`` × ``resolution`` images (what :meth:`fit` uses)."""

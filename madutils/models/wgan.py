@@ -11,14 +11,15 @@ only. λ is a latent temperature, z ~ N(0, λ I) (the appendix runs λ = 1).
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import ClassVar
 
 import numpy as np
 import torch
 import torch.nn as nn
 
-from ..utils import canonical, check_int, check_lam, resolve_device
+from ..utils import check_int, check_lam, resolve_device
+from .base import NOT_KEY, TorchFamily
 
 
 def _images(data) -> np.ndarray:
@@ -78,14 +79,13 @@ class WGANModel:
 
 
 @dataclass(frozen=True)
-class WGANFamily:
+class WGANFamily(TorchFamily):
     """WGAN-GP as a model family for :func:`madutils.loops.run_loop`: ``steps`` generator steps (each after
     ``n_critic`` critic steps) of batch ``batch_size``. On a GPU the training set stays on the device and every
     random draw is made there; ``compile`` compiles the generator and the critic's plain passes with
     ``torch.compile`` (not the gradient-penalty pass, whose double backward it cannot compile). ``device``,
     ``compile`` and ``progress`` are not part of the key."""
 
-    thread_dependent: ClassVar[bool] = True  # results change with the CPU thread count: part of the run key
     ARCHITECTURE: ClassVar[str] = "dcgan"
 
     width: int = 64
@@ -97,21 +97,18 @@ class WGANFamily:
     betas: tuple[float, float] = (0.5, 0.9)
     gp: float = 10.0
     name: str = "wgan-gp"
-    device: str = "auto"
-    compile: bool = False
-    progress: bool = True
+    device: str = field(default="auto", metadata=NOT_KEY)
+    compile: bool = field(default=False, metadata=NOT_KEY)
+    progress: bool = field(default=True, metadata=NOT_KEY)
 
     def __post_init__(self) -> None:
         check_int(self.width, "width", 2)
         check_int(self.steps, "steps", 1)
         check_int(self.n_critic, "n_critic", 1)
 
-    def key(self) -> dict:
-        d = asdict(self)
-        for k in ("device", "compile", "progress"):
-            d.pop(k)
+    def key_extra(self) -> dict:
         # the architecture is part of the key: runs of the earlier multilayer perceptrons are never served for it
-        return canonical(d | {"architecture": self.ARCHITECTURE})
+        return {"architecture": self.ARCHITECTURE}
 
     def fit(self, data, seed: int) -> WGANModel:
         from tqdm.auto import tqdm

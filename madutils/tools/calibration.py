@@ -16,6 +16,17 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
+from ..claims import (
+    c2_fully_synthetic_unbiased,
+    c3_fully_synthetic_biased,
+    c4_augmentation,
+    c5_fresh_images,
+    c9_gmm_modes,
+    c11_flow_tails,
+    c12_stylegan,
+)
+from ..scales import DDPMSizes, FlowSizes, GMMSizes, StyleGANSizes, WGANSizes, sizes
+
 # Each metric's walk: start, step sd per generation, measurement sd, bounds. Precision and recall start well
 # above the gate's 0.2; the loops' n_s (for the binomial noise floor) is 1,000.
 WALKS = {
@@ -82,8 +93,6 @@ IMAGE_LOOPS = {
 
 def image_rows(df: pd.DataFrame) -> list:
     """The rows of C2–C4, C5 (images) and C12 on one simulated table (C10 is C2 on the WGAN-GP)."""
-    from . import c2_fully_synthetic_unbiased, c3_fully_synthetic_biased, c4_augmentation, c5_fresh_images, c12_stylegan
-
     loops = df[df.real != "fresh"]
     return (
         c2_fully_synthetic_unbiased(loops)
@@ -95,14 +104,10 @@ def image_rows(df: pd.DataFrame) -> list:
 
 
 def flow_rows(df: pd.DataFrame) -> list:
-    from . import c11_flow_tails
-
     return c11_flow_tails(df[df.real == "none"])
 
 
 def gmm_rows(df: pd.DataFrame) -> list:
-    from . import c9_gmm_modes
-
     return c9_gmm_modes(df[(df.real == "none") & (df.lam == 1.0)])
 
 
@@ -176,8 +181,6 @@ def paper_direction(size: float) -> dict[str, dict[str, float]]:
 
 # (generations, seeds) of every loop a trend or ordering criterion reads, per scale (madutils/scales.py)
 def configurations(scale: str) -> dict[str, tuple[Callable[[pd.DataFrame], list], int, int]]:
-    from ..scales import DDPMSizes, FlowSizes, GMMSizes, StyleGANSizes, WGANSizes, sizes
-
     d, w, f, g = (sizes(k, scale) for k in (DDPMSizes, WGANSizes, FlowSizes, GMMSizes))
     sg = sizes(StyleGANSizes, scale)
     return {

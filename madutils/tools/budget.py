@@ -6,19 +6,32 @@ its seeds × generations (every generation trains a model), and what a cut costs
 rather than on simulations: a row that is ``reproduced`` on 3 seeds and on none of the 2-seed subsets needs the
 third seed. Nothing is computed: every loop must be stored (an error says which notebook to run first).
 
-    python -m madutils.claims.budget --scale small
+    python -m madutils.tools.budget --scale small
 """
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
+import operator
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import pandas as pd
 
-from .core import ClaimResult, table_markdown
+from .. import experiments
+from ..claims import (
+    c2_fully_synthetic_unbiased,
+    c3_fully_synthetic_biased,
+    c4_augmentation,
+    c5_fresh_images,
+    c11_flow_tails,
+)
+from ..claims.core import ClaimResult, table_markdown
+from ..paths import runs_dir
+from ..scales import DDPMSizes, FlowSizes, WGANSizes, sizes
+from ..store import Store
 
 
 def part(df: pd.DataFrame, seeds: Sequence[int], generations: int) -> pd.DataFrame:
@@ -85,28 +98,16 @@ def options(generations: int, seeds: int) -> list[tuple[int, int]]:
 
 def cases(scale: str) -> list[Case]:
     """The loops of notebooks 02–05 whose verdicts depend on seeds and generations of trained models."""
-    from .. import experiments
-    from ..paths import runs_dir
-    from ..scales import DDPMSizes, FlowSizes, WGANSizes, sizes
-    from ..store import Store
-    from . import (
-        c2_fully_synthetic_unbiased,
-        c3_fully_synthetic_biased,
-        c4_augmentation,
-        c5_fresh_images,
-        c11_flow_tails,
-    )
-
     d, w, f = sizes(DDPMSizes, scale), sizes(WGANSizes, scale), sizes(FlowSizes, scale)
 
     def store() -> Store:
         return Store(runs_dir(scale))
 
-    def ddpm(*prefixes: str) -> Callable[[], pd.DataFrame]:
+    def ddpm(*specs: dict) -> Callable[[], pd.DataFrame]:
         def table() -> pd.DataFrame:
             exp = experiments.ddpm(d, 0, "cpu")
-            names = [n for p in prefixes for n in exp.labels(p)]
-            return exp.select(*names).stored(store()).table()
+            parts = [exp.where(**spec) for spec in specs]
+            return functools.reduce(operator.or_, parts).stored(store()).table()
 
         return table
 
@@ -116,14 +117,14 @@ def cases(scale: str) -> list[Case]:
     return [
         Case(
             "DDPM fully synthetic (C2, C3; notebook 02)",
-            ddpm("fully synthetic"),
+            ddpm(dict(kind="fully synthetic")),
             lambda df: c2_fully_synthetic_unbiased(df) + c3_fully_synthetic_biased(df),
             d.generations,
             d.seeds,
         ),
         Case(
             "DDPM augmentation (C4; notebook 03)",
-            ddpm("augmentation", "fully synthetic λ=1"),
+            ddpm(dict(kind="synthetic augmentation"), dict(kind="fully synthetic", lam=1.0)),
             augmentation,
             d.aug_generations,
             d.seeds,
@@ -156,7 +157,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     """Print, for each group of loops, every claim row's verdict on parts of its stored runs (Markdown)."""
     import argparse
 
-    parser = argparse.ArgumentParser(prog="python -m madutils.claims.budget", description=main.__doc__)
+    parser = argparse.ArgumentParser(prog="python -m madutils.tools.budget", description=main.__doc__)
     parser.add_argument("--scale", default="small")
     args = parser.parse_args(argv)
     for case in cases(args.scale):
