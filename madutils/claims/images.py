@@ -10,12 +10,16 @@ The stated effects. The paper shows its effects over 10 generations (Fig. 4, 6, 
 and recall "eventually drop to zero": a trend counts as the paper's from a tenth of the [0, 1] range over those 10
 generations (0.01 per generation) for precision, recall and label accuracy, and from half of generation 1's FID
 over them (0.05 × FID at generation 1 per generation; FID has no fixed range, its scale depends on the features).
-The augmentation loop degrades "more slowly": half those sizes. A level difference between two loops counts from
+The augmentation loop degrades "more slowly": half those sizes. A loop of more than 10 generations (the WGAN-GP's
+100 at the paper scale) spreads the same change over its own length (the per-generation sizes times 10 / G): a
+[0, 1] metric cannot fall by 0.01 per generation for 100 generations, and a precision that reached 0 halfway would
+otherwise pass "does not decay". A level difference between two loops counts from
 0.05 in recall and 0.02 in precision (a good generation 1 has precision near 0.9, a tenth of the room left).
 """
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from .core import (
@@ -46,12 +50,26 @@ def _loop(lam: float, real: str = FS) -> dict:
     return dict(lam=float(lam), real=real)
 
 
-def share_effect(size: float = PER_GEN, why: str = WHY_SHARE) -> Effect:
-    return Effect(size, why, "/gen")
+def spread(generations: float) -> float:
+    """The factor on a per-generation effect stated over the paper's 10 generations for a loop of ``generations``:
+    1 up to 10, 10 / G beyond (the same change over the whole loop)."""
+    return 10 / generations if np.isfinite(generations) and generations > 10 else 1.0
+
+
+def _spread(df: pd.DataFrame) -> tuple[float, str]:
+    g = float(df.generation.max()) if len(df) else float("nan")
+    factor = spread(g)
+    return factor, ("" if factor == 1 else f", spread over this loop's {g:.0f} generations")
+
+
+def share_effect(df: pd.DataFrame, size: float = PER_GEN, why: str = WHY_SHARE) -> Effect:
+    factor, more = _spread(df)
+    return Effect(size * factor, why + more, "/gen")
 
 
 def fid_effect(df: pd.DataFrame, where: dict, share: float = FID_SHARE, why: str = WHY_FID) -> Effect:
-    return relative_effect(df, "fid", share, why, **where)
+    factor, more = _spread(df)
+    return relative_effect(df, "fid", share * factor, why + more, **where)
 
 
 def c2_fully_synthetic_unbiased(
@@ -66,9 +84,9 @@ def c2_fully_synthetic_unbiased(
         rises(df, (claim, figure), f"fully synthetic loop, λ = 1 ({model}): FID rises over generations", "fid", +1, g,
               fid_effect(df, here), **here),
         rises(df, (claim, figure), f"fully synthetic loop, λ = 1 ({model}): precision falls over generations",
-              "precision", -1, g, share_effect(), **here),
+              "precision", -1, g, share_effect(df), **here),
         rises(df, (claim, figure), f"fully synthetic loop, λ = 1 ({model}): recall falls over generations", "recall",
-              -1, g, share_effect(), **here),
+              -1, g, share_effect(df), **here),
     ]  # fmt: skip
     if (df.metric == "label_accuracy").any():
         rows.append(
@@ -80,7 +98,7 @@ def c2_fully_synthetic_unbiased(
                 "label_accuracy",
                 -1,
                 g,
-                share_effect(),
+                share_effect(df),
                 **here,
             )
         )
@@ -106,13 +124,15 @@ def c3_fully_synthetic_biased(
         statistic = "per-seed least-squares slope over generations; 95% CI across seeds (floored by measurement noise)"
         rows.append(
             judge(head, f"{name}: precision does not decay", statistic, precision.text("precision slope", "/gen"),
-                  precision, share_effect(), +1, "holds", gate=g)
+                  precision, share_effect(df), +1, "holds", gate=g)
         )  # fmt: skip
         rows.append(
             judge(head, f"{name}: precision increases over generations", statistic,
-                  precision.text("precision slope", "/gen"), precision, share_effect(), +1, gate=g)
+                  precision.text("precision slope", "/gen"), precision, share_effect(df), +1, gate=g)
         )  # fmt: skip
-        rows.append(rises(df, head, f"{name}: recall falls over generations", "recall", -1, g, share_effect(), **here))
+        rows.append(
+            rises(df, head, f"{name}: recall falls over generations", "recall", -1, g, share_effect(df), **here)
+        )
         faster = slope_difference(df, "recall", _loop(1.0), here)
         rows.append(
             judge(
@@ -121,7 +141,7 @@ def c3_fully_synthetic_biased(
                 f"recall slope at λ = {lam:g} minus at λ = 1, paired by seed; 95% CI across seeds",
                 faster.text(f"recall slope λ={lam:g} − λ=1", "/gen"),
                 faster,
-                share_effect(),
+                share_effect(df),
                 -1,
                 gate=g,
             )
@@ -137,7 +157,7 @@ def c3_fully_synthetic_biased(
                     statistic,
                     labels.text("label accuracy slope", "/gen"),
                     labels,
-                    share_effect(),
+                    share_effect(df),
                     +1,
                     "holds",
                     gate=g,
@@ -199,7 +219,7 @@ def c4_augmentation(
         for metric in ("precision", "recall"):
             rows.append(
                 rises(df, (claim, figure), f"augmentation loop, λ = 1 ({model}): {metric} still falls", metric, -1,
-                      gate(df, here), share_effect(PER_GEN / 2, SLOWER), **here)
+                      gate(df, here), share_effect(df, PER_GEN / 2, SLOWER), **here)
             )  # fmt: skip
     if ((df.real == FS) & (df.lam == 1.0)).any() and 1.0 in augs:
         rows.append(_slows(df, (claim, figure), model, gate(df, _loop(1.0, AUG), _loop(1.0))))
@@ -227,7 +247,7 @@ def c4_augmentation(
                 f"recall slope at λ = {lam:g} minus at λ = 1, paired by seed; 95% CI across seeds",
                 faster.text(f"recall slope λ={lam:g} − λ=1", "/gen"),
                 faster,
-                share_effect(),
+                share_effect(df),
                 -1,
                 gate=g,
             )
@@ -253,12 +273,12 @@ def c12_stylegan(df: pd.DataFrame, model: str, biased_lam: float = 0.7) -> list[
     g = gate(df, here, _loop(1.0))
     name = f"fully synthetic loop, λ = {biased_lam:g} ({model})"
     rows.append(rises(df, ("C12", "fig06b"), f"{name}: diversity collapses (recall falls)", "recall", -1, g,
-                      share_effect(), **here))  # fmt: skip
+                      share_effect(df), **here))  # fmt: skip
     faster = slope_difference(df, "recall", _loop(1.0), here)
     rows.append(
         judge(("C12", "fig06b"), f"{name}: recall decays faster than at λ = 1",
               "recall slope minus at λ = 1, paired by seed; 95% CI across seeds",
-              faster.text(f"recall slope λ={biased_lam:g} − λ=1", "/gen"), faster, share_effect(), -1, gate=g)
+              faster.text(f"recall slope λ={biased_lam:g} − λ=1", "/gen"), faster, share_effect(df), -1, gate=g)
     )  # fmt: skip
     aug = _loop(1.0, AUG)
     rows.append(
@@ -274,7 +294,13 @@ def c12_stylegan(df: pd.DataFrame, model: str, biased_lam: float = 0.7) -> list[
             "hf_share",
             1,
             gate(df, _loop(1.0)),
-            relative_effect(df, "hf_share", 0.05, "half its generation-1 share over 10 generations", **_loop(1.0)),
+            relative_effect(
+                df,
+                "hf_share",
+                0.05 * _spread(df)[0],
+                "half its generation-1 share over 10 generations" + _spread(df)[1],
+                **_loop(1.0),
+            ),
             **_loop(1.0),
         )
     )

@@ -25,6 +25,7 @@ from ..claims import (
     c11_flow_tails,
     c12_stylegan,
 )
+from ..claims.images import PER_GEN, spread
 from ..scales import DDPMSizes, FlowSizes, GMMSizes, StyleGANSizes, WGANSizes, sizes
 
 # Each metric's walk: start, step sd per generation, measurement sd, bounds. Precision and recall start well
@@ -156,12 +157,13 @@ def stated_effects(generations: int) -> dict[str, dict[str, float]]:
     fid, hf, tail = WALKS["fid"][0], WALKS["hf_share"][0], WALKS["tail_mass"][0]
     lost_tail = -0.0455 / 32  # C11: half the reference tail mass over 16 generations
     faster_tail = tail * (lost_tail / tail - 1 / 32)  # C11: an extra half of its start over 16 generations
+    k = spread(generations)  # the image rows' per-generation effects over a loop longer than 10 generations
     return {
-        "fs1": dict(fid=0.05 * fid, precision=-0.01, recall=-0.01, label_accuracy=-0.01, hf_share=0.05 * hf,
-                    tail_mass=lost_tail, modes_covered=-1 / max(generations - 1, 1)),
-        "fs05": dict(fid=0.05 * fid, precision=0.01, recall=-0.02, tail_mass=faster_tail),
-        "aug1": dict(fid=0.025 * fid, precision=-0.005, recall=-0.005),
-        "aug05": dict(fid=0.025 * fid, precision=-0.005 + 0.04 / generations, recall=-0.015),
+        "fs1": dict(fid=0.05 * k * fid, precision=-0.01 * k, recall=-0.01 * k, label_accuracy=-0.01 * k,
+                    hf_share=0.05 * k * hf, tail_mass=lost_tail, modes_covered=-1 / max(generations - 1, 1)),
+        "fs05": dict(fid=0.05 * k * fid, precision=0.01 * k, recall=-0.02 * k, tail_mass=faster_tail),
+        "aug1": dict(fid=0.025 * k * fid, precision=-0.005 * k, recall=-0.005 * k),
+        "aug05": dict(fid=0.025 * k * fid, precision=-0.005 * k + 0.04 / generations, recall=-0.015 * k),
     }  # fmt: skip
 
 
@@ -193,8 +195,11 @@ def configurations(scale: str) -> dict[str, tuple[Callable[[pd.DataFrame], list]
     }
 
 
-# the claimed case of the "holds" rows is no change; their null is a change of the stated effect against them
-HOLDS_NULL = {"fs05": dict(precision=-0.01, label_accuracy=-0.01)}
+def holds_null(generations: int) -> dict[str, dict[str, float]]:
+    """The null of the "holds" rows: their claimed case is no change, so their null is a change of the stated effect
+    against them (:func:`madutils.claims.images.spread` spreads it over a loop longer than 10 generations)."""
+    d = -PER_GEN * spread(generations)
+    return {"fs05": dict(precision=d, label_accuracy=d)}
 
 
 def per_row(rows, generations: int, seeds: int, sims: int, power: bool = True) -> pd.DataFrame:
@@ -202,7 +207,7 @@ def per_row(rows, generations: int, seeds: int, sims: int, power: bool = True) -
     simulated tables the row judges ``reproduced``. For a row that claims a change ("direction"), the null is
     driftless walks and the power is taken on walks that drift by the stated effect (:func:`stated_effects`); for a
     row that claims no change of the stated size ("holds"), the null is a change of that size against it
-    (:data:`HOLDS_NULL`) and the power is taken on driftless walks."""
+    (:func:`holds_null`) and the power is taken on driftless walks."""
     key = ["claim", "statement", "kind"]
 
     def share(name: str, seed: int, **kw) -> pd.DataFrame:
@@ -211,7 +216,11 @@ def per_row(rows, generations: int, seeds: int, sims: int, power: bool = True) -
 
     df = share("null", 0)
     holds = df.kind == "holds"
-    df = df.merge(share("against", 2, shift=HOLDS_NULL), on=key) if holds.any() else df.assign(against=np.nan)
+    df = (
+        df.merge(share("against", 2, shift=holds_null(generations)), on=key)
+        if holds.any()
+        else df.assign(against=np.nan)
+    )
     df["false_positives"] = np.where(holds, df.against, df.null)
     if power:
         df = df.merge(share("stated", 1, shift=stated_effects(generations)), on=key)
