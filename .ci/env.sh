@@ -6,7 +6,7 @@ mad_env() {
   local root venv stamp want py
   root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
   if [ -n "${VIRTUAL_ENV:-}${CONDA_PREFIX:-}" ] && python -c "import madutils" >/dev/null 2>&1; then
-    mad_strip_outputs "$root" python
+    mad_strip_outputs "$root" "$(command -v python)"  # its full path: git runs the filter outside this env too
     return 0
   fi
   py="${PYTHON:-python3}"

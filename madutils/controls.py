@@ -53,6 +53,11 @@ class RealOutput:
     def key(self) -> dict:
         return {"real_output": describe(self.base), "source": describe(self.source)}
 
+    def quiet(self) -> RealOutput:
+        """Without the progress bars of ``base`` (worker processes report through their parent's bar)."""
+        quiet = getattr(self.base, "quiet", None)
+        return replace(self, base=quiet()) if callable(quiet) else self
+
     def trained_on(self, n: int) -> Any:
         """Generation 1 trains on real images only, exactly as ``base`` does: the shared generation-1 model."""
         trained_on = getattr(self.base, "trained_on", None)
@@ -121,7 +126,7 @@ def fresh_controls(
     synth = replace(
         only,
         family=RealOutput(base, MnistSource()),
-        hook=ModelSamples(only.hook, base, sz.fresh_eval),
+        hook=ModelSamples(only.hook, base.quiet(), sz.fresh_eval),  # its sampling shows no bar of its own
         loops=loops["real as synthetic"],
     )
     return {"fresh only": only, "real as synthetic": synth}

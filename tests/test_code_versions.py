@@ -49,7 +49,7 @@ MODULES = {
     "metrics/features.py": ("0ea9121292ed88a5", ("metrics.hook.ImageMetrics",)),
     "metrics/spectrum.py": ("8f33f23f8ea7e4cb", ("metrics.hook.ImageMetrics",)),
     "metrics/toy.py": ("11579fecbc3272a4", ("metrics.toy.ModeMetrics", "metrics.toy.TailMetrics")),
-    "controls.py": ("3136e4efffcc9330", ("controls.RealOutput", "controls.ModelSamples")),
+    "controls.py": ("62ac72ae225c1881", ("controls.RealOutput", "controls.ModelSamples")),
 }
 
 # class -> its CODE_VERSION (1: the version every class had when versions were introduced; not written into keys)
