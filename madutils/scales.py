@@ -179,45 +179,111 @@ class FlowSizes:
     seeds: int = 1
 
 
+# -- notebooks without a claim of their own: the explorer (00) and a model written in a notebook (07) --------------
+
+
+@dataclass(frozen=True)
+class ExplorerSizes:
+    """Notebook 00: the Gaussian loops on sliders."""
+
+    trials: int  # Monte Carlo trials of a redraw (fewer, at least 10, for a large d and many generations)
+
+
+@dataclass(frozen=True)
+class KDESizes:
+    """Notebook 07: a kernel density estimate in the fully synthetic loop on the 25-mode grid of App. B.2, one loop
+    per λ and seed (two seeds)."""
+
+    generations: int
+    n: int  # samples per generation
+    lams: tuple[float, ...] = (1.0, 0.8)
+    reference: int = 2000  # points of the 25-mode reference of the mode statistics (as GMMSizes.reference)
+
+
 def _log_grid(lo: float, hi: float) -> tuple[int, ...]:
     return tuple(int(10**e) for e in np.arange(lo, hi + 0.01, 0.5))
 
 
 _SIZES: dict[type, dict[str, object]] = {
     GaussianMartingaleSizes: {
-        "smoke": GaussianMartingaleSizes(2, 200, 60, (1.0, 0.95, 0.8), (10, 100), 20, 20),
-        "small": GaussianMartingaleSizes(2, 4000, 1000, (1.0, 0.95, 0.8), (10, 100, 1000), 300, 25),
-        "paper": GaussianMartingaleSizes(2, 20000, 5000, (1.0, 0.99, 0.95, 0.8), (10, 100, 1000, 10000), 1000, 25),
+        "smoke": GaussianMartingaleSizes(
+            d=2,
+            trials=200,
+            generations=60,
+            lams=(1.0, 0.95, 0.8),
+            n_ss=(10, 100),
+            picture_generations=20,
+            picture_n_s=20,
+        ),
+        "small": GaussianMartingaleSizes(
+            d=2,
+            trials=4000,
+            generations=1000,
+            lams=(1.0, 0.95, 0.8),
+            n_ss=(10, 100, 1000),
+            picture_generations=300,
+            picture_n_s=25,
+        ),
+        "paper": GaussianMartingaleSizes(
+            d=2,
+            trials=20000,
+            generations=5000,
+            lams=(1.0, 0.99, 0.95, 0.8),
+            n_ss=(10, 100, 1000, 10000),
+            picture_generations=1000,
+            picture_n_s=25,
+        ),
     },
     FreshGaussianSizes: {
         "smoke": FreshGaussianSizes(
-            FreshStartSizes(10, 100, 900, (200, 1000, 10000), (1.0, 0.9), 12, 30),
-            CalibrationSizes(24, 300, 10**5),
-            FreshGridSizes(5, (0.7, 0.9, 1.0), (10, 100), (0.5, 4, 16), 12),
-            FreshMemorySizes(5, 100, 1000, (1, 2, 4), 12),
-            FreshDatasetSizes(5, (1.0, 0.5), (1.0, 0.9), 0.5, (100, 1000, 10000), 12),
+            start=FreshStartSizes(
+                d=10, n_r=100, n_s=900, n_inis=(200, 1000, 10000), lams=(1.0, 0.9), generations=12, trials=30
+            ),
+            calibration=CalibrationSizes(points=24, trials=300, n_max=10**5),
+            grid=FreshGridSizes(d=5, lams=(0.7, 0.9, 1.0), n_rs=(10, 100), ratios=(0.5, 4, 16), trials=12),
+            memory=FreshMemorySizes(d=5, n_r=100, n_s=1000, ks=(1, 2, 4), trials=12),
+            dataset=FreshDatasetSizes(
+                d=5, ps=(1.0, 0.5), lams=(1.0, 0.9), p_bias=0.5, ns=(100, 1000, 10000), trials=12
+            ),
         ),
         "small": FreshGaussianSizes(
-            FreshStartSizes(100, 100, 900, (200, 1000, 10000), (1.0, 0.9), 60, 100),
-            CalibrationSizes(48, 2000, 10**6),
-            FreshGridSizes(
-                20, (0.5, 0.7, 0.9, 1.0), (20, 50, 100, 200, 500, 1000, 2000), (0.25, 0.5, 1, 2, 4, 8, 16, 32, 64), 40
+            start=FreshStartSizes(
+                d=100, n_r=100, n_s=900, n_inis=(200, 1000, 10000), lams=(1.0, 0.9), generations=60, trials=100
             ),
-            FreshMemorySizes(20, 1000, 10000, (1, 2, 3, 4, 6, 8, 10), 100),
-            FreshDatasetSizes(20, (1.0, 0.75, 0.5, 0.25), (1.0, 0.99, 0.95, 0.9), 0.5, _log_grid(2, 8), 40),
+            calibration=CalibrationSizes(points=48, trials=2000, n_max=10**6),
+            grid=FreshGridSizes(
+                d=20,
+                lams=(0.5, 0.7, 0.9, 1.0),
+                n_rs=(20, 50, 100, 200, 500, 1000, 2000),
+                ratios=(0.25, 0.5, 1, 2, 4, 8, 16, 32, 64),
+                trials=40,
+            ),
+            memory=FreshMemorySizes(d=20, n_r=1000, n_s=10000, ks=(1, 2, 3, 4, 6, 8, 10), trials=100),
+            dataset=FreshDatasetSizes(
+                d=20, ps=(1.0, 0.75, 0.5, 0.25), lams=(1.0, 0.99, 0.95, 0.9), p_bias=0.5, ns=_log_grid(2, 8), trials=40
+            ),
         ),
         "paper": FreshGaussianSizes(
-            FreshStartSizes(100, 100, 900, (200, 1000, 10000), (1.0, 0.9), 100, 500),
-            CalibrationSizes(64, 4000, 10**7),
-            FreshGridSizes(
-                100,
-                (0.5, 0.7, 0.9, 1.0),
-                (100, 200, 500, 1000, 2000, 5000, 10000, 20000, 50000),
-                (0.125, 0.25, 0.5, 1, 2, 4, 8, 16, 32, 64, 100),
-                100,
+            start=FreshStartSizes(
+                d=100, n_r=100, n_s=900, n_inis=(200, 1000, 10000), lams=(1.0, 0.9), generations=100, trials=500
             ),
-            FreshMemorySizes(100, 1000, 10000, (1, 2, 3, 4, 5, 6, 7, 8, 9, 10), 200),
-            FreshDatasetSizes(100, (1.0, 0.75, 0.5, 0.25), (1.0, 0.99, 0.95, 0.9), 0.5, _log_grid(2, 9), 100),
+            calibration=CalibrationSizes(points=64, trials=4000, n_max=10**7),
+            grid=FreshGridSizes(
+                d=100,
+                lams=(0.5, 0.7, 0.9, 1.0),
+                n_rs=(100, 200, 500, 1000, 2000, 5000, 10000, 20000, 50000),
+                ratios=(0.125, 0.25, 0.5, 1, 2, 4, 8, 16, 32, 64, 100),
+                trials=100,
+            ),
+            memory=FreshMemorySizes(d=100, n_r=1000, n_s=10000, ks=(1, 2, 3, 4, 5, 6, 7, 8, 9, 10), trials=200),
+            dataset=FreshDatasetSizes(
+                d=100,
+                ps=(1.0, 0.75, 0.5, 0.25),
+                lams=(1.0, 0.99, 0.95, 0.9),
+                p_bias=0.5,
+                ns=_log_grid(2, 9),
+                trials=100,
+            ),
         ),
     },
     DDPMSizes: {
@@ -344,6 +410,16 @@ _SIZES: dict[type, dict[str, object]] = {
         ),
         "small": FlowSizes(FlowFamily(), n=5000, generations=16, lams=(1.0, 0.8), reference=5000, seeds=3),
         "paper": FlowSizes(FlowFamily(), n=10000, generations=16, lams=(1.0, 0.8), reference=10000, seeds=3),
+    },
+    ExplorerSizes: {  # a redraw within about a second for the default loop on one core
+        "smoke": ExplorerSizes(trials=50),
+        "small": ExplorerSizes(trials=300),
+        "paper": ExplorerSizes(trials=1000),
+    },
+    KDESizes: {  # seconds at smoke, about a minute at small
+        "smoke": KDESizes(generations=4, n=300),
+        "small": KDESizes(generations=30, n=1000),
+        "paper": KDESizes(generations=100, n=2000),
     },
 }
 
