@@ -20,27 +20,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from . import experiments, prerequisites, registry
-from .controls import fresh_controls
+from . import catalog, prerequisites, registry
 from .loops import first_key, matches, spread_shared_starts
 from .paths import runs_dir
-from .scales import DDPMSizes, FlowSizes, GMMSizes, StyleGANSizes, WGANSizes, sizes
 from .store import Store
 from .utils import check_scale
 
-ALL: tuple[dict, ...] = ({},)  # every loop of an experiment
-FULLY, AUGMENTED = dict(kind="fully synthetic"), dict(kind="synthetic augmentation")
-# the experiments that each notebook computes with its default parameters, and which of their loops, by structure
-# (madutils.loops.matches: the kind, λ, ...); a loop is computed when any of its experiment's selections matches it
-NOTEBOOK_LOOPS: dict[str, tuple[tuple[str, tuple[dict, ...]], ...]] = {
-    "02": (("ddpm", (FULLY,)), ("stylegan", (FULLY,))),
-    "03": (("ddpm", (AUGMENTED, FULLY | dict(lam=1.0))), ("stylegan", (AUGMENTED, FULLY | dict(lam=1.0)))),
-    "04": (("ddpm_fresh", ALL), ("ddpm_fresh_only", ALL), ("ddpm_real_as_synthetic", ALL)),
-    "05": (("gmm", ALL), ("wgan", ALL), ("flow", ALL)),
-    "06": (("stylegan", ALL),),
-}
-EXPERIMENTS = ("ddpm", "ddpm_fresh", "ddpm_fresh_only", "ddpm_real_as_synthetic", "stylegan", "wgan", "gmm", "flow")
-DDP_EXPERIMENTS = ("stylegan",)  # the experiments whose loops can train with DistributedDataParallel
+EXPERIMENTS = tuple(catalog.ENTRIES)  # the experiments with loops (madutils/catalog.py)
+DDP_EXPERIMENTS = tuple(e.name for e in catalog.ENTRIES.values() if e.ddp)  # those that can train with DDP
 
 
 @dataclass(frozen=True)
@@ -94,38 +81,20 @@ def device_of(rank: Rank, device: str = "auto") -> str:
 
 def build(name: str, scale: str, seed: int, device: str):
     """Experiment ``name`` (one of :data:`EXPERIMENTS`) with the default sizes of ``scale``."""
-
-    if name == "ddpm":
-        return experiments.ddpm(sizes(DDPMSizes, scale), seed, device)
-    if name == "ddpm_fresh":
-        return experiments.ddpm_fresh(sizes(DDPMSizes, scale), seed, device)
-    if name in ("ddpm_fresh_only", "ddpm_real_as_synthetic"):  # the fresh data loop's controls (notebook 04)
-        sz = sizes(DDPMSizes, scale)
-        built = fresh_controls(sz, max(sz.fresh_inis), seed=seed, device=device)
-        return built["fresh only" if name == "ddpm_fresh_only" else "real as synthetic"]
-    if name == "stylegan":
-        return experiments.stylegan(sizes(StyleGANSizes, scale), seed, device)
-    if name == "wgan":
-        return experiments.wgan(sizes(WGANSizes, scale), seed, device)
-    if name == "gmm":
-        return experiments.gmm(sizes(GMMSizes, scale), seed)
-    if name == "flow":
-        return experiments.flow(sizes(FlowSizes, scale), seed)
-    raise ValueError(f"unknown experiment {name!r}; the experiments with loops are {', '.join(EXPERIMENTS)}")
+    return catalog.entry(name).build(seed=seed, device=device, scale=scale)
 
 
 def plan(notebooks: Sequence[str], experiments: Sequence[str] | None = None) -> dict[str, tuple[dict, ...]]:
     """The loop selections to compute per experiment for ``notebooks`` (all loops of ``experiments`` when given
-    instead), in a fixed order."""
+    instead), in a fixed order (:mod:`madutils.catalog`)."""
     if experiments:
         for name in experiments:
-            if name not in EXPERIMENTS:
-                raise ValueError(f"unknown experiment {name!r}; choose from {', '.join(EXPERIMENTS)}")
-        return {name: ALL for name in experiments}
+            catalog.entry(name)  # an unknown experiment is an error that lists them
+        return {name: catalog.ALL for name in experiments}
     out: dict[str, tuple[dict, ...]] = {}
     for nb in notebooks:
         registry.notebook(nb)  # an unknown notebook is an error that lists them
-        for name, specs in NOTEBOOK_LOOPS.get(nb, ()):
+        for name, specs in catalog.notebook_loops(nb).items():
             out[name] = out.get(name, ()) + tuple(spec for spec in specs if spec not in out.get(name, ()))
     return out
 
@@ -241,7 +210,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         help="experiments whose loops all processes train together with DistributedDataParallel",
     )
     args = parser.parse_args(argv)
-    notebooks = args.only or [nb for nb in registry.NOTEBOOKS if nb in NOTEBOOK_LOOPS]
+    notebooks = args.only or [nb for nb in registry.NOTEBOOKS if catalog.notebook_loops(nb)]
     rank = Rank.from_env()
     done = fan_out(
         args.scale, notebooks, args.experiments, args.seed, args.device, rank, progress=rank.rank == 0, ddp=args.ddp

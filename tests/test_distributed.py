@@ -173,3 +173,29 @@ def test_stylegan_loops_trained_with_ddp_store_what_one_process_stores(tmp_path,
         table = runs.table()
         tables[name] = table.sort_values(list(table.columns[:-1])).reset_index(drop=True)
     pd.testing.assert_frame_equal(tables["ddp"], tables["alone"], rtol=1e-3)
+
+
+def test_the_catalog_defines_each_experiment_and_each_notebook_selection_once():
+    """madutils/catalog.py: the notebooks, the fan-out and the progress line select the same loops from one table."""
+    from pathlib import Path
+
+    from madutils import catalog
+    from madutils.scales import DDPMSizes, sizes
+
+    entry = catalog.entry("ddpm")
+    ddpm = entry.build(sizes(DDPMSizes, "smoke", seeds=2), seed=0, device="cpu")
+    aug = entry.select(ddpm, "03")
+    assert {(c.real, c.lam) for c in aug.loops.values()} == {("fixed", 1.0), ("fixed", 0.5), ("none", 1.0)}
+    assert list(aug.loops) == [label for label in ddpm.loops if label in aug.loops]  # the experiment's order
+    assert aug.width == ddpm.width  # a selection computes with the same threads: the same run keys
+    assert {c.real for c in entry.select(ddpm, "02").loops.values()} == {"none"}
+    assert plan(["03"])["ddpm"] == entry.notebooks["03"]
+    with pytest.raises(ValueError, match="notebook 05 computes no loop of experiment 'ddpm'"):
+        entry.select(ddpm, "05")
+    with pytest.raises(ValueError, match="unknown experiment 'vae'; the experiments with loops are ddpm, "):
+        catalog.entry("vae")
+    # the notebooks take their selections from the catalog instead of writing them again
+    notebooks = Path(__file__).parent.parent / "notebooks"
+    for nb in ("02_fully_synthetic", "03_synthetic_augmentation"):
+        text = (notebooks / f"{nb}.ipynb").read_text()
+        assert "where(kind=" not in text and f'select(ddpm, \\"{nb[:2]}\\")' in text, nb

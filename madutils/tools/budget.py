@@ -11,16 +11,14 @@ third seed. Nothing is computed: every loop must be stored (an error says which 
 
 from __future__ import annotations
 
-import functools
 import itertools
 import math
-import operator
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import pandas as pd
 
-from .. import experiments
+from .. import catalog, experiments
 from ..claims import (
     c2_fully_synthetic_unbiased,
     c3_fully_synthetic_biased,
@@ -103,11 +101,10 @@ def cases(scale: str) -> list[Case]:
     def store() -> Store:
         return Store(runs_dir(scale))
 
-    def ddpm(*specs: dict) -> Callable[[], pd.DataFrame]:
-        def table() -> pd.DataFrame:
-            exp = experiments.ddpm(d, 0, "cpu")
-            parts = [exp.where(**spec) for spec in specs]
-            return functools.reduce(operator.or_, parts).stored(store()).table()
+    def ddpm(notebook: str) -> Callable[[], pd.DataFrame]:
+        def table() -> pd.DataFrame:  # the loops of the notebook, as madutils/catalog.py selects them
+            entry = catalog.entry("ddpm")
+            return entry.select(entry.build(d, 0, "cpu"), notebook).stored(store()).table()
 
         return table
 
@@ -117,14 +114,14 @@ def cases(scale: str) -> list[Case]:
     return [
         Case(
             "DDPM fully synthetic (C2, C3; notebook 02)",
-            ddpm(dict(kind="fully synthetic")),
+            ddpm("02"),
             lambda df: c2_fully_synthetic_unbiased(df) + c3_fully_synthetic_biased(df),
             d.generations,
             d.seeds,
         ),
         Case(
             "DDPM augmentation (C4; notebook 03)",
-            ddpm(dict(kind="synthetic augmentation"), dict(kind="fully synthetic", lam=1.0)),
+            ddpm("03"),
             augmentation,
             d.aug_generations,
             d.seeds,
