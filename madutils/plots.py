@@ -219,3 +219,68 @@ def generation_grids(grids: dict, ncol: int = 20, title: str = ""):
     if title:
         fig.suptitle(title)
     return fig
+
+
+def _log_edges(values) -> np.ndarray:
+    """Cell edges between log-spaced grid values (for a pcolormesh of a log-spaced grid)."""
+    v = np.log(np.asarray(values, float))
+    mid = (v[1:] + v[:-1]) / 2
+    return np.exp(np.concatenate([[v[0] - (mid[0] - v[0])], mid, [v[-1] + (v[-1] - mid[-1])]]))
+
+
+def admissible_region(ess: pd.DataFrame, thresholds: pd.DataFrame, lam: float, d: int):
+    """Fig. 11: log2(n_e / n_r) of the Gaussian fresh data loop over (n_r, n_s) at bias ``lam`` (blue: admissible,
+    n_e ≥ n_r), with the threshold n_s* and the diagonal n_s = n_r. ``ess`` and ``thresholds`` are the tables of
+    :meth:`madutils.fresh.FreshAnalysis.grid`."""
+    from matplotlib.colors import TwoSlopeNorm
+
+    sub = ess[(ess.lam == lam) & (ess.n_s > 0)]
+    ratio_grid = sub.pivot_table(index=sub.n_s / sub.n_r, columns="n_r", values="ratio")
+    x_edges, r_edges = _log_edges(ratio_grid.columns), _log_edges(ratio_grid.index)
+    X, R = np.meshgrid(x_edges, r_edges)
+    log_ratio = np.log2(ratio_grid.to_numpy())
+    fig, ax = plt.subplots(figsize=(5.6, 4.3), constrained_layout=True)
+    norm = TwoSlopeNorm(0.0, vmin=min(-1e-3, np.nanmin(log_ratio)), vmax=max(1e-3, np.nanmax(log_ratio)))
+    mesh = ax.pcolormesh(X, R * X, log_ratio, cmap="RdBu", norm=norm)
+    thr = thresholds[(thresholds.lam == lam)].sort_values("n_r")
+    ax.plot(thr.n_r, thr.threshold, color="black", lw=2, marker="o", label="threshold n_s*")
+    ax.plot(x_edges, x_edges, color="black", ls="--", lw=1, label="n_s = n_r")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel(r"fresh real samples $n_r$")
+    ax.set_ylabel(r"synthetic samples $n_s$")
+    ax.set_title(rf"$n_e / n_r$, $\lambda = {lam:g}$, $d = {d}$")
+    cb = fig.colorbar(mesh, ax=ax)
+    cb.set_label(r"$\log_2(n_e / n_r)$")
+    ax.legend(loc="upper left", fontsize=8)
+    return fig
+
+
+def threshold_curves(thresholds: pd.DataFrame, lams: Sequence[float], top: float):
+    """Fig. 12: the admissible threshold n_s* against n_r for every λ (band: its interval), with censored
+    thresholds (beyond either end of the n_s grid) drawn as hollow triangles at the grid's end: bounds, never
+    values, with legend entries that say so; ``top`` is the y-axis' upper limit."""
+    fig, ax = plt.subplots(figsize=(5.6, 4.3), constrained_layout=True)
+    for lam in sorted(lams):
+        t = thresholds[thresholds.lam == lam].sort_values("n_r")
+        c = lam_color(lam)
+        known = t[t.censored == ""]
+        if not known.empty:  # one legend entry per λ: its threshold curve, or its markers when every point is censored
+            ax.plot(known.n_r, known.threshold, color=c, marker="o", lw=1.8, label=rf"$\lambda = {lam:g}$")
+            ax.fill_between(known.n_r, known.low, known.high, color=c, alpha=0.25, lw=0)
+        if known.empty and (t.censored != "").any():  # its colour in the legend even without a curve
+            ax.plot([], [], color=c, lw=1.8, label=rf"$\lambda = {lam:g}$")
+        for marker, kind in (("^", "above"), ("v", "below")):
+            cen = t[t.censored == kind]  # hollow arrows at the grid's end: bounds, not values
+            ax.scatter(cen.n_r, cen.threshold, marker=marker, s=70, facecolor="none", edgecolor=c, lw=1.5, zorder=3)
+    ax.scatter([], [], marker="^", s=70, facecolor="none", edgecolor="black",
+               label="censored: beyond the grid's largest $n_s$ (not a value)")  # fmt: skip
+    ax.scatter([], [], marker="v", s=70, facecolor="none", edgecolor="black",
+               label="censored: below its smallest $n_s$ (not a value)")  # fmt: skip
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_ylim(1, top)
+    ax.set_xlabel(r"fresh real samples $n_r$")
+    ax.set_ylabel(r"admissible threshold $n_s^*$")
+    ax.legend(fontsize=8)
+    return fig

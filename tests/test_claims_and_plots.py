@@ -404,3 +404,33 @@ def test_every_loop_runs_with_the_seeds_of_its_sizes():
     assert sorted(c.seed for c in g.loops.values()) == [2, 3]
     with pytest.raises(ValueError, match="seeds must be"):
         experiments.flow(sizes(FlowSizes, "smoke", seeds=0))
+
+
+def test_the_fresh_grid_figures_mark_censored_thresholds_as_bounds():
+    """Fig. 11 and 12 (notebook 04's figure code, in madutils.plots): the admissible region over (n_r, n_s) and
+    the threshold curves, whose censored points are hollow markers with their own legend entries, never values."""
+    import matplotlib.pyplot as plt
+
+    from madutils.plots import admissible_region, threshold_curves
+
+    n_rs, ratios = (10, 100, 1000), (0.5, 4.0, 16.0)
+    ess = pd.DataFrame(
+        [
+            dict(lam=lam, n_r=r, n_s=int(q * r), ratio=2.0 ** (1 - q / 4))
+            for lam in (0.9, 1.0)
+            for r in n_rs
+            for q in ratios
+        ]
+    )
+    thresholds = pd.DataFrame(
+        [dict(lam=0.9, n_r=r, threshold=4.0 * r, low=3.0 * r, high=5.0 * r, censored="") for r in n_rs]
+        + [dict(lam=1.0, n_r=r, threshold=16.0 * r, low=np.nan, high=np.nan, censored="above") for r in n_rs]
+    )
+    fig = admissible_region(ess, thresholds, 0.9, d=5)
+    assert fig.axes[0].get_title() == r"$n_e / n_r$, $\lambda = 0.9$, $d = 5$" and len(fig.axes) == 2  # + colour bar
+    plt.close(fig)
+    fig = threshold_curves(thresholds, (0.9, 1.0), top=32000)
+    labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert labels[:2] == [r"$\lambda = 0.9$", r"$\lambda = 1$"]  # λ = 1, censored everywhere, still has its colour
+    assert sum("not a value" in label for label in labels) == 2
+    plt.close(fig)
