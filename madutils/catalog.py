@@ -29,6 +29,11 @@ FULLY = dict(kind="fully synthetic")
 AUGMENTED = dict(kind="synthetic augmentation")
 
 
+def chosen(experiment: Experiment, specs: tuple[dict, ...]) -> list[str]:
+    """The labels of the loops of ``experiment`` that any of ``specs`` selects (:func:`madutils.loops.matches`)."""
+    return [label for label, cfg in experiment.loops.items() if any(matches(cfg, **spec) for spec in specs)]
+
+
 @dataclass(frozen=True)
 class Entry:
     """One experiment with loops: ``make(sizes, seed, device)`` builds it from its ``sizes_class``; ``notebooks``
@@ -51,8 +56,7 @@ class Entry:
 
     def labels(self, experiment: Experiment, notebook: str | None = None) -> list[str]:
         """The labels of the loops of ``experiment`` that ``notebook`` computes (all of them without a notebook)."""
-        specs = self.notebooks.get(notebook, ()) if notebook is not None else ALL
-        return [label for label, cfg in experiment.loops.items() if any(matches(cfg, **spec) for spec in specs)]
+        return chosen(experiment, self.notebooks.get(notebook, ()) if notebook is not None else ALL)
 
     def select(self, experiment: Experiment, notebook: str) -> Experiment:
         """``experiment`` with only the loops that ``notebook`` computes; an error when it computes none."""

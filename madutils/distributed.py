@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from . import catalog, prerequisites, registry
-from .loops import first_key, matches, spread_shared_starts
+from .loops import first_key, spread_shared_starts
 from .paths import runs_dir
 from .store import Store
 from .utils import check_scale
@@ -99,11 +99,6 @@ def plan(notebooks: Sequence[str], experiments: Sequence[str] | None = None) -> 
     return out
 
 
-def chosen(exp, specs: Sequence[dict]) -> list[str]:
-    """The labels of the loops of ``exp`` that any of ``specs`` selects (:func:`madutils.loops.matches`)."""
-    return [label for label, cfg in exp.loops.items() if any(matches(cfg, **spec) for spec in specs)]
-
-
 def fan_out(
     scale: str,
     notebooks: Sequence[str] = (),
@@ -147,7 +142,7 @@ def fan_out(
             _barrier(dev)
         jobs, together = [], []
         for name, exp in built.items():
-            (together if name in ddp else jobs).extend((name, label) for label in chosen(exp, todo[name]))
+            (together if name in ddp else jobs).extend((name, label) for label in catalog.chosen(exp, todo[name]))
         # loops that share a generation 1 go to different ranks where they can, so that no rank waits for another
         jobs = [jobs[i] for i in spread_shared_starts([(n, *first_key(built[n].loops[lb])) for n, lb in jobs])]
         store = Store(runs_dir(scale))

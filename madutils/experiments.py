@@ -100,11 +100,9 @@ class Experiment:
     store_models: bool = False
     data: str = ""  # the training data, for figure titles
     width: int = 0  # the loops of the whole experiment; a selection computes with the same threads per loop
-    order: tuple[str, ...] = ()  # the labels of the whole experiment's loops, in order (selections keep it)
 
     def __post_init__(self) -> None:
         self.width = self.width or len(self.loops)
-        self.order = self.order or tuple(self.loops)
 
     def where(self, kind: str | None = None, **fields: Any) -> Experiment:
         """The same experiment with only the loops of ``kind`` (a name of the paper, e.g. ``"fully synthetic"``)
@@ -114,14 +112,6 @@ class Experiment:
         if not chosen:
             raise ValueError(f"no loop of {self.folder} has kind={kind!r}, {fields}; its loops are {list(self.loops)}")
         return replace(self, loops=chosen)
-
-    def __or__(self, other: Experiment) -> Experiment:
-        """The loops of two selections of one experiment together, in the experiment's order."""
-        if (self.folder, self.family, self.source) != (other.folder, other.family, other.source):
-            raise ValueError("only selections of one experiment can be joined")
-        joined = self.loops | other.loops
-        order = list(dict.fromkeys([*self.order, *joined]))  # loops not in the experiment's order go last
-        return replace(self, loops={label: joined[label] for label in order if label in joined})
 
     def run(self, store: Store, *, workers: int | str = "auto", progress: bool = True, desc: str = "") -> Runs:
         """Run (or read from the store) every loop of this experiment and return the runs.

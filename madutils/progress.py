@@ -18,7 +18,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .distributed import build, chosen
+from .catalog import chosen
+from .distributed import build
 from .distributed import plan as loops_of
 from .experiments import GENERATION_SECONDS
 from .loops import run_config

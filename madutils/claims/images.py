@@ -67,9 +67,14 @@ def share_effect(df: pd.DataFrame, size: float = PER_GEN, why: str = WHY_SHARE) 
     return Effect(size * factor, why + more, "/gen")
 
 
-def fid_effect(df: pd.DataFrame, where: dict, share: float = FID_SHARE, why: str = WHY_FID) -> Effect:
+def _relative(df: pd.DataFrame, metric: str, where: dict, share: float, why: str) -> Effect:
+    """A ``share`` of the metric's generation-1 value per generation, spread over a loop longer than 10."""
     factor, more = _spread(df)
-    return relative_effect(df, "fid", share * factor, why + more, **where)
+    return relative_effect(df, metric, share * factor, why + more, **where)
+
+
+def fid_effect(df: pd.DataFrame, where: dict, share: float = FID_SHARE, why: str = WHY_FID) -> Effect:
+    return _relative(df, "fid", where, share, why)
 
 
 def c2_fully_synthetic_unbiased(
@@ -294,13 +299,7 @@ def c12_stylegan(df: pd.DataFrame, model: str, biased_lam: float = 0.7) -> list[
             "hf_share",
             1,
             gate(df, _loop(1.0)),
-            relative_effect(
-                df,
-                "hf_share",
-                0.05 * _spread(df)[0],
-                "half its generation-1 share over 10 generations" + _spread(df)[1],
-                **_loop(1.0),
-            ),
+            _relative(df, "hf_share", _loop(1.0), 0.05, "half its generation-1 share over 10 generations"),
             **_loop(1.0),
         )
     )
