@@ -163,18 +163,20 @@ class Experiment:
 
 
 # Seconds one generation of a loop takes on one core of a 2-core CPU (x86-64, no GPU), measured at each scale's
-# sizes: training, sampling and the metrics (docs/notes.md). A rough guide for the estimate printed before work.
+# sizes with two loops side by side, as the notebooks run them: training, sampling and the metrics (docs/notes.md,
+# "The budget of the main job"). A rough guide for the estimate printed before work; a busy machine is slower (an
+# earlier, contended measurement gave a DDPM generation 330 s).
 GENERATION_SECONDS = {
     ("DDPMFamily", "smoke"): 2,
-    ("DDPMFamily", "small"): 330,  # 2,000 steps of 0.14-0.18 s, 1,000 samples of 20 steps, LeNet metrics
+    ("DDPMFamily", "small"): 150,  # 2,000 steps of about 0.065 s, 1,000 samples of 20 steps, LeNet metrics
     ("StyleGANFamily", "smoke"): 3,
-    ("StyleGANFamily", "small"): 300,
+    ("StyleGANFamily", "small"): 120,
     ("WGANFamily", "smoke"): 2,
-    ("WGANFamily", "small"): 150,
+    ("WGANFamily", "small"): 75,
     ("FlowFamily", "smoke"): 1,
-    ("FlowFamily", "small"): 6,
+    ("FlowFamily", "small"): 5,
     ("GMMFamily", "smoke"): 0.05,
-    ("GMMFamily", "small"): 0.7,
+    ("GMMFamily", "small"): 0.1,
 }
 
 
