@@ -168,7 +168,7 @@ class Experiment:
 # earlier, contended measurement gave a DDPM generation 330 s).
 GENERATION_SECONDS = {
     ("DDPMFamily", "smoke"): 2,
-    ("DDPMFamily", "small"): 150,  # 2,000 steps of about 0.065 s, 1,000 samples of 20 steps, LeNet metrics
+    ("DDPMFamily", "small"): 150,  # 2,000 steps, 1,000 samples of 20 steps, LeNet metrics
     ("StyleGANFamily", "smoke"): 3,
     ("StyleGANFamily", "small"): 120,
     ("WGANFamily", "smoke"): 2,
