@@ -229,11 +229,14 @@ def across_seeds(values, noise_var: float = 0.0, level: float = LEVEL, seeds=Non
     return Interval(mean, mean - half, mean + half, m, dropped)
 
 
-def seed_slopes(df: pd.DataFrame, metric: str, since: int | None = None, until: int | None = None, **where):
+def seed_slopes(
+    df: pd.DataFrame, metric: str, since: int | None = None, until: int | None = None, least: int = 3, **where
+):
     """Each seed's least-squares slope of ``metric`` over its generations (a Series by seed, NaN for a seed with a
-    generation missing or not finite; empty with fewer than 3 generations) and Σ(t − t̄)² of those generations."""
+    generation missing or not finite; empty with fewer than ``least`` generations, 3 unless a criterion reads a
+    two-point step) and Σ(t − t̄)² of those generations."""
     y = per_seed(df, metric, since, until, **where)
-    if len(y.index) < 3:
+    if len(y.index) < max(least, 2):
         return pd.Series(dtype=float), 0.0
     xc = y.index.to_numpy(float) - y.index.to_numpy(float).mean()
     sxx = float(np.sum(xc**2))
@@ -244,11 +247,14 @@ def seed_slopes(df: pd.DataFrame, metric: str, since: int | None = None, until: 
     return pd.Series(slopes, index=y.columns), sxx
 
 
-def trend(df: pd.DataFrame, metric: str, since: int | None = None, until: int | None = None, **where) -> Interval:
+def trend(
+    df: pd.DataFrame, metric: str, since: int | None = None, until: int | None = None, least: int = 3, **where
+) -> Interval:
     """The change of ``metric`` per generation in the runs selected by ``where``: each seed's least-squares slope
     over its generations (``since``/``until`` restrict them), with an interval across seeds whose variance is
-    floored by the measurement noise of a slope, σ²/Σ(t − t̄)². Needs 3 generations and 2 seeds."""
-    slopes, sxx = seed_slopes(df, metric, since, until, **where)
+    floored by the measurement noise of a slope, σ²/Σ(t − t̄)². Needs ``least`` generations (3 unless given) and 2
+    seeds."""
+    slopes, sxx = seed_slopes(df, metric, since, until, least, **where)
     if not len(slopes):
         return Interval(float("nan"), float("nan"), float("nan"), per_seed(df, metric, **where).shape[1])
     noise = point_variance(df, metric, since, until, **where) / sxx
@@ -407,6 +413,79 @@ def decide(iv: Interval, effect: Effect, sign: int = 1, kind: str = "direction")
             return "reproduced", ""
     p = power(iv, d, kind)
     return "uninformative", f"underpowered: the interval holds both answers; power {p:.2f} at the stated effect"
+
+
+# -- Monte Carlo rows: many independent trials, several settings judged at once -----------------------------------
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One setting of a Monte Carlo row: its statistic's ``estimate`` and standard error ``se`` over independent
+    trials, the stated ``effect`` there (in the statistic's units) and a ``name`` for the reason."""
+
+    name: str
+    estimate: float
+    se: float
+    effect: float
+
+
+def mc_power(effect: float, se: float, kind: str = "direction") -> float:
+    """The power of a Monte Carlo setting judged on the interval estimate ± ``Z_EFFECT`` · se (:func:`mc_decide`)
+    when the truth is at the stated effect (``direction``), or at no change (``holds``, ``equal``)."""
+    p = z_power(effect, se)
+    return float(max(0.0, 2 * p - 1)) if kind == "equal" else p
+
+
+def mc_decide(settings: Sequence[Setting], sign: int = 1, kind: str = "direction") -> tuple[str, str, float]:
+    """The verdict, reason and power of a Monte Carlo row that holds in every setting: each setting's interval
+    estimate ± ``Z_EFFECT`` · se (z = 4: many settings are tested at once) is judged by :func:`decide` against
+    its own stated effect; the row is ``reproduced`` when every setting is, ``not_reproduced`` when any is (named),
+    and otherwise ``uninformative`` (underpowered, with the power of the weakest setting). Its power is that of
+    the weakest setting."""
+    if not settings:
+        return "not_run", "no settings", float("nan")
+    verdicts, powers = [], []
+    for st in settings:
+        iv = Interval(st.estimate, st.estimate - Z_EFFECT * st.se, st.estimate + Z_EFFECT * st.se, 2)
+        if not (np.isfinite(st.estimate) and np.isfinite(st.se)):
+            verdicts.append(("uninformative", st, "no estimate"))
+        else:
+            v, why = decide(iv, Effect(st.effect, st.name), sign, kind)
+            verdicts.append((v, st, why))
+        powers.append(mc_power(st.effect, st.se, kind) if np.isfinite(st.se) else float("nan"))
+    power_ = float(np.nanmin(powers)) if np.isfinite(powers).any() else float("nan")
+    against = [(st, why) for v, st, why in verdicts if v == "not_reproduced"]
+    if against:
+        return "not_reproduced", "; ".join(f"{st.name}: {why}" for st, why in against), power_
+    if all(v == "reproduced" for v, _, _ in verdicts):
+        return "reproduced", "", power_
+    weak = [st.name for v, st, _ in verdicts if v != "reproduced"]
+    return (
+        "uninformative",
+        f"underpowered: the interval (±{Z_EFFECT:g} SE) holds both answers at {', '.join(weak)}; power {power_:.2f} "
+        "at the stated effect",
+        power_,
+    )
+
+
+def mc_row(
+    head: tuple[str, str],
+    statement: str,
+    statistic: str,
+    value: str,
+    settings: Sequence[Setting],
+    effect: str,
+    sign: int = 1,
+    kind: str = "direction",
+    trials: int = 0,
+) -> ClaimResult:
+    """One Monte Carlo row judged by :func:`mc_decide`; ``effect`` states the smallest effect that counts, with its
+    reason (fixed in code before any result is seen)."""
+    v, reason, p = mc_decide(settings, sign, kind)
+    claim, figure = head
+    return ClaimResult(
+        claim, figure, statement, statistic, value, v, reason, seeds=trials, effect=effect, power=round(p, 3), kind=kind
+    )
 
 
 def judge(

@@ -155,7 +155,8 @@ def stated_effects(generations: int) -> dict[str, dict[str, float]]:
     high-frequency share start at 100 and 0.1, the tail mass at 0.05): the power of a row is the share of such
     tables it judges ``reproduced``. Rows of the kind "holds" are measured without drift (their claimed case)."""
     fid, hf, tail = WALKS["fid"][0], WALKS["hf_share"][0], WALKS["tail_mass"][0]
-    lost_tail = -0.0455 / 32  # C11: half the reference tail mass over 16 generations
+    late = (generations // 2 + 1 + generations) / 2 - 1  # C11: the late generations' mean distance from generation 1
+    lost_tail = -0.5 * tail / max(late, 1)  # C11: half of the start lost by the late generations (a level)
     faster_tail = tail * (lost_tail / tail - 1 / 32)  # C11: an extra half of its start over 16 generations
     k = spread(generations)  # the image rows' per-generation effects over a loop longer than 10 generations
     return {
