@@ -410,9 +410,10 @@ _SIZES: dict[type, dict[str, object]] = {
     },
     GMMSizes: {
         "smoke": GMMSizes(n=300, iterations=12, seeds=2, shown=(1, 6, 12), reference=500),
-        # 24 seeds: at the per-seed spread of a 3-seed run (standard deviations 0.33 of C9's correlation difference
-        # and 0.58 of its modes lost) its two rows have about 0.81 and 1.0 power at their stated effects (3 seeds:
-        # 0.10 and 0.39), for about 35 core-minutes more (docs/notes.md, "Judging the claims")
+        # 24 seeds: sized on a 3-seed run (per-seed standard deviations 0.33 of C9's correlation difference, 0.58
+        # of its modes lost: about 0.81 and 1.0 power); the first 14 seeds of this size showed a wider spread
+        # (0.36: power 0.49 at 14 seeds, about 0.7 expected at 24), so the correlation row may stay underpowered
+        # (docs/notes.md, "Judging the claims")
         "small": GMMSizes(n=1000, iterations=1000, seeds=24, shown=(1, 100, 1000), reference=2000),
         "paper": GMMSizes(n=1000, iterations=2000, seeds=3, shown=(1, 200, 2000), reference=2000),
     },
