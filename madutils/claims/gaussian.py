@@ -92,6 +92,7 @@ def c1_gaussian_martingale(
             first, change = w2[:, 0].copy(), w2[:, -1] - w2[:, 0]
             del w2  # one loop's arrays at a time (notebook 01 at the paper scale)
             grows[key] = (change.mean(), change.std(ddof=1) / np.sqrt(change.size), float(first.mean()))
+        del tr, step_sq, prev, cur, ok, r, pred, u, dist, slope  # one loop's arrays at a time
 
     head = ("C1", "nb01_trace_collapse")
     ratio_settings = [Setting(f"λ={k[0]:g}, n_s={k[1]}", ratio[k][0] - k[0], ratio[k][1], 0.01 * k[0]) for k in keys]
