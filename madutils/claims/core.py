@@ -421,12 +421,16 @@ def decide(iv: Interval, effect: Effect, sign: int = 1, kind: str = "direction")
 @dataclass(frozen=True)
 class Setting:
     """One setting of a Monte Carlo row: its statistic's ``estimate`` and standard error ``se`` over independent
-    trials, the stated ``effect`` there (in the statistic's units) and a ``name`` for the reason."""
+    trials, the stated ``effect`` there (in the statistic's units) and a ``name`` for the reason. ``kind`` and
+    ``sign`` override the row's for a setting that tests another part of the statement (a plateau beside a
+    difference)."""
 
     name: str
     estimate: float
     se: float
     effect: float
+    kind: str = ""
+    sign: int = 0
 
 
 def mc_power(effect: float, se: float, kind: str = "direction") -> float:
@@ -447,12 +451,13 @@ def mc_decide(settings: Sequence[Setting], sign: int = 1, kind: str = "direction
     verdicts, powers = [], []
     for st in settings:
         iv = Interval(st.estimate, st.estimate - Z_EFFECT * st.se, st.estimate + Z_EFFECT * st.se, 2)
+        k, sg = st.kind or kind, st.sign or sign
         if not (np.isfinite(st.estimate) and np.isfinite(st.se)):
             verdicts.append(("uninformative", st, "no estimate"))
         else:
-            v, why = decide(iv, Effect(st.effect, st.name), sign, kind)
+            v, why = decide(iv, Effect(st.effect, st.name), sg, k)
             verdicts.append((v, st, why))
-        powers.append(mc_power(st.effect, st.se, kind) if np.isfinite(st.se) else float("nan"))
+        powers.append(mc_power(st.effect, st.se, k) if np.isfinite(st.se) else float("nan"))
     power_ = float(np.nanmin(powers)) if np.isfinite(powers).any() else float("nan")
     against = [(st, why) for v, st, why in verdicts if v == "not_reproduced"]
     if against:
