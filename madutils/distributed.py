@@ -26,7 +26,7 @@ from .paths import runs_dir
 from .store import Store
 from .utils import check_scale
 
-EXPERIMENTS = tuple(catalog.ENTRIES)  # the experiments with loops (madutils/catalog.py)
+EXPERIMENTS = catalog.fanout()  # the experiments with loops for the fan-out (madutils/catalog.py)
 DDP_EXPERIMENTS = tuple(e.name for e in catalog.ENTRIES.values() if e.ddp)  # those that can train with DDP
 
 
@@ -89,7 +89,11 @@ def plan(notebooks: Sequence[str], experiments: Sequence[str] | None = None) -> 
     instead), in a fixed order (:mod:`madutils.catalog`)."""
     if experiments:
         for name in experiments:
-            catalog.entry(name)  # an unknown experiment is an error that lists them
+            if not catalog.entry(name).fanout:  # an unknown experiment is an error that lists them
+                raise ValueError(
+                    f"experiment {name!r} is a Gaussian Monte Carlo that its notebook simulates on the CPU; the "
+                    f"fan-out computes {', '.join(EXPERIMENTS)}"
+                )
         return {name: catalog.ALL for name in experiments}
     out: dict[str, tuple[dict, ...]] = {}
     for nb in notebooks:

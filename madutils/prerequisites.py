@@ -14,22 +14,11 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import registry
+from . import catalog, registry
 from .data import FFHQ_HELP, DatasetError, ffhq_path
-from .experiments import ddpm_fresh_loops, ddpm_loops
-from .loops import loop_kind
 from .metrics.features import INCEPTION_FILE, inception_weights_path
 from .paths import runs_dir
-from .scales import (
-    DDPMSizes,
-    FlowSizes,
-    FreshGaussianSizes,
-    GaussianMartingaleSizes,
-    GMMSizes,
-    StyleGANSizes,
-    WGANSizes,
-    sizes,
-)
+from .scales import sizes
 from .utils import check_scale
 
 GB = 1e9
@@ -58,82 +47,25 @@ class Report:
         return self.missing.get(part, "")
 
 
-def _loop_bytes(cfg, sample_bytes: int) -> float:
-    """The synthetic data a loop stores: every generation's output (its n_out = max(n_s, n_eval) samples)."""
-    return float(cfg.generations * max(cfg.n_out, 1)) * sample_bytes
-
-
 def estimated_disk_gb(notebook: str, scale: str) -> float:
-    """The disk that notebook ``notebook``'s stored results take at ``scale`` (decimal GB), from its sizes: the
-    Monte Carlo arrays of the Gaussian experiments (four float32 arrays of trials × generations per loop), every
-    generation's synthetic data of the image loops (uint8 images, one byte per pixel and channel) and, for StyleGAN2,
-    one float32 copy of the generator per generation. Shared loops count in every notebook that reads them."""
-
-    total = 0.0
-    uses = registry.notebook(notebook).experiments
-    if "gaussian_martingale" in uses:
-        sz = sizes(GaussianMartingaleSizes, scale)
-        total += len(sz.lams) * len(sz.n_ss) * 4 * sz.trials * sz.generations * 4
-    if "fresh_gaussian" in uses:
-        st = sizes(FreshGaussianSizes, scale).start
-        total += len(st.lams) * len(st.n_inis) * 4 * st.trials * st.generations * 4
-    if "ddpm" in uses:
-        d = sizes(DDPMSizes, scale)
-        loops = ddpm_loops(d) | ddpm_fresh_loops(d)
-        total += sum(_loop_bytes(c, 28 * 28 + 8) for c in loops.values())
-    if "stylegan" in uses:
-        s = sizes(StyleGANSizes, scale)
-        pixels = (3 if s.data == "ffhq" else 1) * s.resolution**2
-        gens = sum(s.generations.values())
-        total += s.seeds * gens * (s.n * pixels + _stylegan_generator_bytes(s))
-        # the augmentation loop's pool: each generation stores its own n samples (counted above)
-    if "wgan" in uses:
-        w = sizes(WGANSizes, scale)
-        total += w.seeds * w.generations * w.n * (28 * 28 + 8)
-    if "gmm" in uses:
-        g = sizes(GMMSizes, scale)
-        total += g.seeds * g.iterations * g.n * 16 * 2  # samples and the fitted mixture (about as large)
-    if "flow" in uses:
-        f = sizes(FlowSizes, scale)
-        total += f.seeds * len(f.lams) * f.generations * f.n * 16
-    return total / GB
+    """The disk that notebook ``notebook``'s stored results take at ``scale`` (decimal GB): the sum of the estimates
+    of its experiments in :mod:`madutils.catalog`, from their sizes (the Monte Carlo arrays of the Gaussian
+    experiments, every generation's synthetic data of the image loops as uint8 images, and for StyleGAN2 one
+    float32 copy of the generator per generation). Shared loops count in every notebook that reads them."""
+    registry.notebook(notebook)
+    return sum(e.disk(sizes(e.sizes_class, scale)) for e in catalog.notebook_entries(notebook)) / GB
 
 
 BASE_MEMORY_GB = 2.0  # Python, PyTorch, the notebook kernel and the feature networks
 
 
 def estimated_memory_gb(notebook: str, scale: str) -> float:
-    """The peak host memory (decimal GB) of notebook ``notebook`` at ``scale``, from its sizes: its largest loop
-    at a time, plus :data:`BASE_MEMORY_GB`.
-
-    * Gaussian Monte Carlo (01, 04): one loop's four trials × generations float64 arrays while it is simulated,
-      and about six such arrays of temporaries while the claims read one loop (stored results are memory-mapped,
-      so the other loops are not held).
-    * StyleGAN2 augmentation loop with its growing pool: at generation g the real set, the g − 1 earlier outputs
-      and the training set concatenated from them, 2g · n images (the training set is dropped before sampling).
-    * DDPM and WGAN-GP: the training set as uint8 and float32 and one generation's output (small).
-    The test ``tests/test_prerequisites.py`` measures the Gaussian case at reduced sizes."""
-
-    uses = registry.notebook(notebook).experiments
-    peaks = [0.0]
-    if "gaussian_martingale" in uses:
-        sz = sizes(GaussianMartingaleSizes, scale)
-        peaks.append(6 * sz.trials * sz.generations * 8)
-    if "fresh_gaussian" in uses:
-        st = sizes(FreshGaussianSizes, scale).start
-        peaks.append(6 * st.trials * st.generations * 8)
-    if "stylegan" in uses:
-        sg = sizes(StyleGANSizes, scale)
-        pixels = (3 if sg.data == "ffhq" else 1) * sg.resolution**2
-        g = max(gens for (kind, _), gens in sg.generations.items() if loop_kind(kind) == "fixed")
-        peaks.append((2 + 2 * (g - 1)) * sg.n * pixels)
-    if "ddpm" in uses:
-        d = sizes(DDPMSizes, scale)
-        peaks.append(max(d.n * 2, d.fresh_n * 2 + max(d.fresh_inis)) * 28 * 28 * 6)
-    if "wgan" in uses:
-        w = sizes(WGANSizes, scale)
-        peaks.append(w.n * 28 * 28 * 6)
-    return BASE_MEMORY_GB + max(peaks) / GB
+    """The peak host memory (decimal GB) of notebook ``notebook`` at ``scale``: its largest experiment's peak (one
+    loop at a time, :mod:`madutils.catalog`), plus :data:`BASE_MEMORY_GB`. The test ``tests/test_prerequisites.py``
+    measures the Gaussian case at reduced sizes."""
+    registry.notebook(notebook)
+    peaks = [e.memory(sizes(e.sizes_class, scale)) for e in catalog.notebook_entries(notebook)]
+    return BASE_MEMORY_GB + max(peaks, default=0.0) / GB
 
 
 def _host_memory_gb() -> float | None:
@@ -145,18 +77,6 @@ def _host_memory_gb() -> float | None:
         return None
 
 
-def _stylegan_generator_bytes(s) -> float:
-    """float32 bytes of StyleGAN2's generator: about 4 · Σ (3 × 3 × c_in × c_out) over the two convolutions of each
-    resolution, plus the mapping network (an estimate from the channel widths; the synthesis dominates)."""
-    import math
-
-    res = [2**k for k in range(2, int(math.log2(s.resolution)) + 1)]
-    ch = [min(s.family.channel_base // r, s.family.channel_max) for r in res]
-    conv = sum(2 * 9 * c * c for c in ch)
-    mapping = s.family.mapping_layers * s.family.w_dim * s.family.w_dim
-    return 4.0 * (conv + mapping)
-
-
 def check(notebook: str, scale: str, device: str = "auto", runs: Path | None = None) -> Report:
     """The prerequisites of ``notebook`` at ``scale``: raises :class:`PrerequisiteError` when the notebook cannot
     start (at ``paper`` scale: deep models without a usable GPU, too little free disk), else returns a
@@ -164,12 +84,13 @@ def check(notebook: str, scale: str, device: str = "auto", runs: Path | None = N
     weights). Below ``paper`` scale nothing is required beyond MNIST (prepared on first use)."""
 
     check_scale(scale)
-    nb = registry.notebook(notebook)
+    registry.notebook(notebook)
     report = Report(notebook, scale)
     if scale != "paper":
         return report
     blocking = []
-    deep = {"ddpm", "stylegan", "wgan"} & set(nb.experiments)
+    entries = catalog.notebook_entries(notebook)
+    deep = sorted({e.name.split("_")[0] for e in entries if e.deep})
     if deep and str(device) != "cpu":
         import torch
 
@@ -180,7 +101,7 @@ def check(notebook: str, scale: str, device: str = "auto", runs: Path | None = N
                 "that your PyTorch build matches the driver; README, 'Installing PyTorch'). To run it on the CPU "
                 "anyway, pass device='cpu'."
             )
-    if "stylegan" in nb.experiments:
+    if any(e.name == "stylegan" for e in entries):
         why = []
         try:
             ffhq_path()

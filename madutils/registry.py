@@ -21,7 +21,6 @@ class Figure:
 class Notebook:
     id: str
     slug: str
-    experiments: tuple[str, ...]
     figures: tuple[Figure, ...]
     claims: tuple[str, ...]
     paper: bool = True  # a paper section; False: a companion (the explorer, the bring-your-own-model example)
@@ -34,11 +33,10 @@ class Notebook:
 NOTEBOOKS: dict[str, Notebook] = {
     nb.id: nb
     for nb in (
-        Notebook("00", "00_explorer", (), (), (), paper=False),
+        Notebook("00", "00_explorer", (), (), paper=False),
         Notebook(
             "01",
             "01_gaussian_martingale",
-            ("gaussian_martingale", "gaussian_picture"),
             (
                 Figure("nb01_trace_collapse", None),
                 Figure("nb01_mean_random_walk", None),
@@ -49,7 +47,6 @@ NOTEBOOKS: dict[str, Notebook] = {
         Notebook(
             "02",
             "02_fully_synthetic",
-            ("ddpm", "stylegan"),
             (
                 Figure("fig04_fully_synthetic_fid_precision_recall", "4"),
                 Figure("fig04b_stylegan_fully_synthetic", "4"),
@@ -68,7 +65,6 @@ NOTEBOOKS: dict[str, Notebook] = {
         Notebook(
             "03",
             "03_synthetic_augmentation",
-            ("ddpm", "stylegan"),
             (
                 Figure("fig09_augmentation_fid_precision_recall", "9"),
                 Figure("fig08_stylegan_augmentation", "8"),
@@ -79,7 +75,6 @@ NOTEBOOKS: dict[str, Notebook] = {
         Notebook(
             "04",
             "04_fresh_data",
-            ("fresh_gaussian", "ddpm"),
             (
                 Figure("fig10_fresh_gaussian_w2", "10 (left)"),
                 Figure("fig10_fresh_ddpm_fid", "10 (right)"),
@@ -95,7 +90,6 @@ NOTEBOOKS: dict[str, Notebook] = {
         Notebook(
             "05",
             "05_appendix_fully_synthetic",
-            ("gmm", "wgan", "flow"),
             (
                 Figure("fig14_gmm_densities", "14"),
                 Figure("fig15_gmm_diversity_measures", "15"),
@@ -109,7 +103,6 @@ NOTEBOOKS: dict[str, Notebook] = {
         Notebook(
             "06",
             "06_stylegan_ffhq",
-            ("stylegan",),
             (
                 Figure("fig01_stylegan_fully_synthetic_generations", "1, 18–22"),
                 Figure("fig23_stylegan_fully_synthetic_biased_generations", "23–25"),
@@ -118,9 +111,7 @@ NOTEBOOKS: dict[str, Notebook] = {
             ),
             ("C12",),
         ),
-        Notebook(
-            "07", "07_bring_your_own_model", ("kde",), (Figure("nb07_kde_fully_synthetic", None),), (), paper=False
-        ),
+        Notebook("07", "07_bring_your_own_model", (Figure("nb07_kde_fully_synthetic", None),), (), paper=False),
     )
 }
 

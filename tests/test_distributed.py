@@ -192,10 +192,35 @@ def test_the_catalog_defines_each_experiment_and_each_notebook_selection_once():
     assert plan(["03"])["ddpm"] == entry.notebooks["03"]
     with pytest.raises(ValueError, match="notebook 05 computes no loop of experiment 'ddpm'"):
         entry.select(ddpm, "05")
-    with pytest.raises(ValueError, match="unknown experiment 'vae'; the experiments with loops are ddpm, "):
+    with pytest.raises(ValueError, match="unknown experiment 'vae'; the experiments are gaussian_martingale, "):
         catalog.entry("vae")
+    with pytest.raises(ValueError, match="'fresh_start' is a Gaussian Monte Carlo"):
+        plan([], ["fresh_start"])
     # the notebooks take their selections from the catalog instead of writing them again
     notebooks = Path(__file__).parent.parent / "notebooks"
     for nb in ("02_fully_synthetic", "03_synthetic_augmentation"):
         text = (notebooks / f"{nb}.ipynb").read_text()
         assert "where(kind=" not in text and f'select(ddpm, \\"{nb[:2]}\\")' in text, nb
+
+
+def test_each_experiment_of_the_catalog_names_the_store_folders_it_writes(tmp_path):
+    """An entry's folders are where its builder stores (the Gaussian Monte Carlo runs at smoke to show it)."""
+    from madutils import catalog
+    from madutils.store import Store
+
+    for entry in catalog.ENTRIES.values():
+        built = entry.build(seed=0, device="cpu", scale="smoke")
+        if hasattr(built, "folder"):
+            assert (built.folder,) == entry.folders, entry.name
+    store = Store(tmp_path)
+    analysis = catalog.entry("fresh_analysis").build(seed=0, device="cpu", scale="smoke")
+    analysis.memory(store)
+    assert {p.name for p in tmp_path.iterdir() if p.name != "meta"} <= set(catalog.entry("fresh_analysis").folders)
+    # every notebook's experiments come from the one table: the registry names none of its own
+    assert [e.name for e in catalog.notebook_entries("04")] == [
+        "fresh_start",
+        "fresh_analysis",
+        "ddpm_fresh",
+        "ddpm_fresh_only",
+        "ddpm_real_as_synthetic",
+    ]
