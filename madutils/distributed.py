@@ -156,7 +156,10 @@ def fan_out(
             if name in ddp:
                 exp = replace(exp, family=replace(exp.family, ddp=True))  # ddp is not part of the run key
             one = replace(exp, loops={label: exp.loops[label]})  # keeps the experiment's width: the same run keys
-            one.run(store, workers=1, progress=progress, desc=f"rank {rank.rank}: {exp.folder} {label}")
+            together_here = (rank.rank, rank.world) if group and name in ddp else None  # the group, explicitly
+            one.run(
+                store, workers=1, progress=progress, desc=f"rank {rank.rank}: {exp.folder} {label}", group=together_here
+            )
         if group:
             _barrier(dev)
         return [(built[name].folder, label) for name, label in mine + together]

@@ -23,12 +23,12 @@ from .data import FFHQSource, GaussianSource, GridSource, MnistImages, MnistSour
 from .loops import (
     LoopConfig,
     LoopRun,
+    RunKey,
     first_key,
     loop_kind,
     loop_label,
     loop_workers,
     matches,
-    run_config,
     run_loops,
 )
 from .metrics import ModeMetrics, TailMetrics, ffhq_metrics, mnist_metrics
@@ -113,13 +113,22 @@ class Experiment:
             raise ValueError(f"no loop of {self.folder} has kind={kind!r}, {fields}; its loops are {list(self.loops)}")
         return replace(self, loops=chosen)
 
-    def run(self, store: Store, *, workers: int | str = "auto", progress: bool = True, desc: str = "") -> Runs:
+    def run(
+        self,
+        store: Store,
+        *,
+        workers: int | str = "auto",
+        progress: bool = True,
+        desc: str = "",
+        group: tuple[int, int] | None = None,
+    ) -> Runs:
         """Run (or read from the store) every loop of this experiment and return the runs.
 
         The loops share the cores as the loops of the whole experiment would (:func:`loop_workers` of ``width``
         loops), also when only a selection runs: the thread count is part of the run key of PyTorch families,
         so every notebook that reads a shared loop finds the same run. Before anything is computed it prints what is
-        not stored yet and an estimate of its time on this machine (:func:`announce`)."""
+        not stored yet and an estimate of its time on this machine (:func:`announce`). ``group`` = (rank, world):
+        every process of a ``torch.distributed`` group computes each loop together (:func:`run_loop`)."""
         if progress:
             announce(self, store, workers)
         loops = run_loops(
@@ -134,6 +143,7 @@ class Experiment:
             threads=self._threads(),
             progress=progress,
             desc=desc or f"{self.folder}: {len(self.loops)} loops",
+            **({"group": group} if group else {}),
         )
         return Runs(dict(zip(self.loops, loops, strict=True)))
 
@@ -144,8 +154,7 @@ class Experiment:
 
         runs = {}
         for label, cfg in self.loops.items():
-            config = run_config(self.family, cfg, self.source, self.hook, self._threads())
-            run = store.existing(self.folder, config)
+            run = self.key(cfg).existing(store)
             done = run.completed() if run is not None else 0
             if done < cfg.generations:
                 where = run.path if run is not None else f"{store.root / self.folder}/<{label}>"
@@ -155,6 +164,10 @@ class Experiment:
                 )
             runs[label] = LoopRun(run, cfg)
         return Runs(runs)
+
+    def key(self, cfg: LoopConfig, threads: int | None = None) -> RunKey:
+        """The run key of loop ``cfg`` of this experiment (with the threads the whole experiment's loops get)."""
+        return RunKey.of(self.folder, self.family, cfg, self.source, self.hook, threads or self._threads())
 
     def _threads(self) -> int:
         # the loops share the cores as the whole experiment's would: the thread count is part of the run key
@@ -188,10 +201,10 @@ def announce(experiment: Experiment, store: Store, workers: int | str = "auto") 
     threads = experiment._threads()
     todo, firsts = 0, set()
     for cfg in experiment.loops.values():
-        config = run_config(experiment.family, cfg, experiment.source, experiment.hook, threads)
-        run = store.existing(experiment.folder, config)
+        key = experiment.key(cfg, threads)
+        run = key.existing(store)
         done = run.completed() if run is not None else 0
-        donor = store.same_loop_other_length(experiment.folder, config) if done < cfg.generations else None
+        donor = key.other_length(store) if done < cfg.generations else None
         if donor is not None:  # the same loop stored with another length: its generations are taken over
             done = max(done, min(donor.completed(), cfg.generations))
         if done == 0 and first_key(cfg) in firsts:  # generation 1 is shared with a loop counted already

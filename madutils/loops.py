@@ -41,7 +41,6 @@ from .utils import (
     config_key,
     cpu_threads,
     derive_seed,
-    process_group,
     resolve_device,
 )
 
@@ -366,6 +365,54 @@ def run_config(family: Family, cfg: LoopConfig, source: RealSource, evaluate: Ev
     return config | ({"compute": compute} if compute else {})
 
 
+@dataclass(frozen=True)
+class RunKey:
+    """The identity of one loop's run: the store ``folder`` and everything that changes its results
+    (:func:`run_config`). The engine, :meth:`madutils.experiments.Experiment.stored`, the cost announcement and the
+    progress line all find a run through it; the store sees only a folder and a configuration, and asks the key
+    which stored configurations are the same loop with another number of generations (:meth:`other_length`)."""
+
+    folder: str
+    config: dict
+    generations: int
+
+    @classmethod
+    def of(
+        cls, folder: str, family: Any, cfg: LoopConfig, source: Any, evaluate: Evaluator | None, threads: int
+    ) -> RunKey:
+        return cls(folder, run_config(family, cfg, source, evaluate, threads), cfg.generations)
+
+    @property
+    def name(self) -> str:
+        """The run folder's name: the hash of the canonical configuration."""
+        return config_key(canonical(self.config))
+
+    def open(self, store: Store) -> Run:
+        """The run in ``store`` (its folder created on first use; a stored other configuration is an error)."""
+        return store.run(self.folder, self.config)
+
+    def existing(self, store: Store) -> Run | None:
+        """The run in ``store`` if it was created, without creating it."""
+        return store.existing(self.folder, self.config)
+
+    def _same_loop(self, other: dict) -> bool:
+        loop = other.get("loop")
+        if not isinstance(loop, dict) or loop.get("generations") in (None, self.generations):
+            return False
+        return other | {"loop": loop | {"generations": self.generations}} == self._canon()
+
+    def _canon(self) -> dict:
+        import json
+
+        return json.loads(json.dumps(canonical(self.config)))
+
+    def other_length(self, store: Store) -> Run | None:
+        """The most complete stored run of the same loop with another number of generations (None when there is
+        none). Generation t of a loop depends on its seed and t, never on the loop's length, so such a run holds
+        exactly the generations this one would compute (see :func:`run_loop`)."""
+        return store.most_complete(self.folder, self._same_loop)
+
+
 def _set_threads(threads: int) -> int:
     """Set PyTorch's CPU threads; returns the previous count."""
     try:
@@ -391,6 +438,7 @@ def run_loop(
     threads: int | None = None,
     progress: bool = True,
     desc: str | None = None,
+    group: tuple[int, int] | None = None,
 ) -> LoopRun:
     """Run (or resume) one autophagous loop and return its stored results.
 
@@ -399,33 +447,34 @@ def run_loop(
     generation arrays (features for t-SNE, sample grids).
 
     With a store, the run folder (under ``runs/<scale>/<folder>/``) is keyed by the hash of everything that changes
-    the results (:func:`run_config`: loop, family, real source, evaluation hook and, for PyTorch families, the
+    the results (:class:`RunKey`: loop, family, real source, evaluation hook and, for PyTorch families, the
     device and ``threads``, default :func:`~madutils.utils.cpu_threads`); each generation is written atomically,
     and a rerun resumes after the last complete generation. The run is computed under its lock: a second process
     asking for it waits, then reads what the first stored. The generation-1 model depends only on the family, the
     real data and the seed, so with ``share_first`` it is trained once and shared by every loop that starts from
     the same real data (whatever its λ or loop kind).
 
-    A family with ``ddp`` set (StyleGAN2), inside a ``torch.distributed`` group of several processes, computes the
-    loop collectively: every process of the group calls this function for the same loop, they train and sample
-    together, and rank 0 alone holds the lock, evaluates and writes; the others keep every output in memory.
+    ``group`` = (rank, world) computes the loop collectively in a ``torch.distributed`` group of several processes
+    (the torchrun fan-out, :mod:`madutils.distributed`, passes it for a family that trains with
+    DistributedDataParallel): every process of the group calls this function for the same loop, they train and
+    sample together, and rank 0 alone holds the lock, evaluates and writes; the others keep every output in memory.
     """
 
     threads = cpu_threads() if threads is None else check_int(threads, "threads", 1)
     check_evaluable(cfg, evaluate)
-    config = run_config(family, cfg, source, evaluate, threads)
-    run = store.run(folder, config) if store is not None else MemoryRun(canonical(config))
-    group = process_group() if getattr(family, "ddp", False) else None
+    key = RunKey.of(folder, family, cfg, source, evaluate, threads)
+    run = key.open(store) if store is not None else MemoryRun(canonical(key.config))
     if agree(run.completed() >= cfg.generations, group):
         return LoopRun(run, cfg)
-    before = _set_threads(threads) if "compute" in config else None
+    before = _set_threads(threads) if "compute" in key.config else None
+    writer = group is None or group[0] == 0
     try:
-        with run.lock() if group is None or group[0] == 0 else contextlib.nullcontext():
-            if store is not None and (group is None or group[0] == 0):
+        with run.lock() if writer else contextlib.nullcontext():
+            if store is not None and writer:
                 run.remove_temporary()  # under the lock: only killed writers leave them
-                _adopt_generations(store, folder, config, run, cfg)
-            _compute_loop(
-                family, cfg, source, run, store, folder, config, evaluate, store_models, share_first, progress, desc
+                _adopt_generations(key, store, run)
+            Engine(family, cfg, source, run, key, store, evaluate, store_models, share_first, group).compute(
+                progress, desc
             )
     finally:
         if before is not None:
@@ -443,150 +492,195 @@ def _check_output(family: Any, output: Data) -> None:
         check_finite(output, f"the family {getattr(family, 'name', type(family).__name__)!r} (its samples)")
 
 
-def _adopt_generations(store: Store, folder: str, config: dict, run, cfg: LoopConfig) -> None:
+def _adopt_generations(key: RunKey, store: Store, run) -> None:
     """Take over the stored generations of the same loop run with another number of generations, up to
-    ``cfg.generations``: a longer loop then computes only its new generations, a shorter one none. Every draw of
+    ``key.generations``: a longer loop then computes only its new generations, a shorter one none. Every draw of
     generation t (real data, mixture counts, training, sampling) is seeded by the loop's seed and t, and the
     evaluation by t, so those generations are exactly what this run would compute."""
     done = run.completed()
-    if done >= cfg.generations:
+    if done >= key.generations:
         return
-    donor = store.same_loop_other_length(folder, config)
+    donor = key.other_length(store)
     if donor is None:
         return
-    taken = run.adopt(donor, cfg.generations)
+    taken = run.adopt(donor, key.generations)
     if taken:
         print(
-            f"{folder}: generations {done + 1}..{done + taken} taken from the stored run {donor.path} (the same loop "
-            f"with {donor.config['loop']['generations']} generations)",
+            f"{key.folder}: generations {done + 1}..{done + taken} taken from the stored run {donor.path} (the same "
+            f"loop with {donor.config['loop']['generations']} generations)",
             file=sys.stderr,
             flush=True,
         )
 
 
-def _compute_loop(family, cfg, source, run, store, folder, config, evaluate, store_models, share_first, progress, desc):
-    """The generations of one loop that are not stored yet (the caller holds the run's lock)."""
-    keep_models = store_models or cfg.memory > 1
-    group = process_group() if getattr(family, "ddp", False) else None
-    writer = group is None or group[0] == 0  # in a group, rank 0 evaluates and writes; all train and sample
-    done = agree(run.completed(), group)  # read by rank 0 under the run's lock
-    first_real: Data | None = None
-    outputs: dict[int, Data] = {}
-    models: dict[int, Any] = {}
+SHARED_FIRST = "shared-first-generation"  # the store folder of the generation-1 models that loops share
 
-    def real_first() -> Data:
-        nonlocal first_real
-        if first_real is None:
-            first_real = source.draw(cfg.n_ini, derive_seed(cfg.seed, 1, "real"))
-            if data_length(first_real) != cfg.n_ini:
-                raise LoopError(f"the real source returned {data_length(first_real)} samples, {cfg.n_ini} asked for")
-        return first_real
 
-    def output_of(j: int) -> Data:
-        if j not in outputs:
-            outputs[j] = _unpack(run.generation(j))
-        return outputs[j]
+class Engine:
+    """Computes the generations of one loop that are not stored yet (the caller holds the run's lock): each
+    generation's training set is put together from its parts (:meth:`LoopConfig.composition`), the family fits
+    it and samples, the hook evaluates, and the generation is written. It keeps in memory only what later
+    generations still need (the models of the memory window, the outputs of an accumulating loop).
 
-    def model_of(j: int) -> Any:
-        if j not in models:
-            models[j] = run.generation(j).model()
-        return models[j]
+    In a ``group`` = (rank, world) every process trains and samples; rank 0 alone evaluates and writes."""
 
-    def materialize(part: Part, t: int) -> Data:
+    def __init__(
+        self,
+        family: Any,
+        cfg: LoopConfig,
+        source: RealSource,
+        run: Run | MemoryRun,
+        key: RunKey,
+        store: Store | None,
+        evaluate: Evaluator | None = None,
+        store_models: bool = False,
+        share_first: bool = True,
+        group: tuple[int, int] | None = None,
+    ):
+        self.family, self.cfg, self.source, self.run, self.key = family, cfg, source, run, key
+        self.store, self.evaluate, self.share_first, self.group = store, evaluate, share_first, group
+        self.keep_models = store_models or cfg.memory > 1
+        self.writer = group is None or group[0] == 0  # in a group, rank 0 evaluates and writes; all train and sample
+        self.outputs: dict[int, Data] = {}
+        self.models: dict[int, Any] = {}
+        self.finished: list = []  # checkpoints of trainings whose generation is not stored yet
+        self._first_real: Data | None = None
+        shared = {k: v for k, v in key.config.items() if k in ("family", "source", "compute")}
+        self.shared_first = shared | {"family": first_family(family, cfg), "n_ini": cfg.n_ini, "seed": cfg.seed}
+
+    # -- the parts of a training set --------------------------------------------------------------------------------
+
+    def real_first(self) -> Data:
+        """The n_ini real samples of generation 1 (drawn once)."""
+        if self._first_real is None:
+            cfg = self.cfg
+            self._first_real = self.source.draw(cfg.n_ini, derive_seed(cfg.seed, 1, "real"))
+            if data_length(self._first_real) != cfg.n_ini:
+                got = data_length(self._first_real)
+                raise LoopError(f"the real source returned {got} samples, {cfg.n_ini} asked for")
+        return self._first_real
+
+    def output_of(self, j: int) -> Data:
+        if j not in self.outputs:
+            self.outputs[j] = _unpack(self.run.generation(j))
+        return self.outputs[j]
+
+    def model_of(self, j: int) -> Any:
+        if j not in self.models:
+            self.models[j] = self.run.generation(j).model()
+        return self.models[j]
+
+    def materialize(self, part: Part, t: int) -> Data:
+        cfg = self.cfg
         if part.source == "initial":
-            return real_first()
+            return self.real_first()
         if part.source == "fixed":
-            return data_take(real_first(), part.count)
+            return data_take(self.real_first(), part.count)
         if part.source == "fresh":
-            return source.draw(part.count, derive_seed(cfg.seed, t, "real"))
+            return self.source.draw(part.count, derive_seed(cfg.seed, t, "real"))
         if part.source == "output":
-            return data_take(output_of(part.generation), part.count)
-        return family.sample(
-            model_of(part.generation), part.count, cfg.lam, derive_seed(cfg.seed, t, "sample-from", part.generation)
-        )
+            return data_take(self.output_of(part.generation), part.count)
+        seed = derive_seed(cfg.seed, t, "sample-from", part.generation)
+        return self.family.sample(self.model_of(part.generation), part.count, cfg.lam, seed)
 
-    finished: list = []  # checkpoints of trainings whose generation is not stored yet
-    shared_first = {k: v for k, v in config.items() if k in ("family", "source", "compute")}
-    shared_first |= {"family": first_family(family, cfg), "n_ini": cfg.n_ini, "seed": cfg.seed}
+    # -- training -----------------------------------------------------------------------------------------------
 
-    def fit(data: Data, seed: int, checkpoint_folder: str, checkpoint_name: str) -> Any:
-        # a family whose fit takes a checkpoint (StyleGAN2) saves its training state there as it goes
-        if store is None or "checkpoint" not in inspect.signature(family.fit).parameters:
-            return family.fit(data, seed)
-        checkpoint = store.checkpoint(checkpoint_folder, checkpoint_name)
-        model = family.fit(data, seed, checkpoint=checkpoint)
-        if writer:
-            finished.append(checkpoint)
+    def fit(self, data: Data, seed: int, checkpoint_folder: str, checkpoint_name: str) -> Any:
+        """The family's fit; a family whose fit takes a checkpoint (StyleGAN2) saves its training state there as it
+        goes, cleared once the generation is stored."""
+        if self.store is None or "checkpoint" not in inspect.signature(self.family.fit).parameters:
+            return self.family.fit(data, seed)
+        checkpoint = self.store.checkpoint(checkpoint_folder, checkpoint_name)
+        model = self.family.fit(data, seed, checkpoint=checkpoint)
+        if self.writer:
+            self.finished.append(checkpoint)
         return model
 
-    def fit_first() -> Any:
-        return fit(real_first(), derive_seed(cfg.seed, 1, "fit"), "shared-first-generation", config_key(shared_first))
+    def fit_first(self) -> Any:
+        seed = derive_seed(self.cfg.seed, 1, "fit")
+        return self.fit(self.real_first(), seed, SHARED_FIRST, config_key(self.shared_first))
 
-    def shared_first_model() -> Any:
-        if group is None:
-            return store.cached_object("shared-first-generation", shared_first, fit_first)
+    def shared_first_model(self) -> Any:
+        """Generation 1, trained once for every loop that starts from the same real data (stored apart)."""
+        store = self.store
+        if self.group is None:
+            return store.cached_object(SHARED_FIRST, self.shared_first, self.fit_first)
         # in a group: all train it together unless rank 0 finds it stored; rank 0 stores what they trained
-        if agree(store.has_cached("shared-first-generation", shared_first), group):
-            return store.cached_object("shared-first-generation", shared_first, fit_first)
-        model = fit_first()
-        if writer:
-            store.cached_object("shared-first-generation", shared_first, lambda: model)
+        if agree(store.has_cached(SHARED_FIRST, self.shared_first), self.group):
+            return store.cached_object(SHARED_FIRST, self.shared_first, self.fit_first)
+        model = self.fit_first()
+        if self.writer:
+            store.cached_object(SHARED_FIRST, self.shared_first, lambda: model)
         return model
 
-    from tqdm.auto import tqdm
+    # -- one generation, then all -------------------------------------------------------------------------------
 
-    label = desc or f"{folder} λ={cfg.lam:g} {cfg.real}"
-    bar = tqdm(
-        range(done + 1, cfg.generations + 1),
-        desc=label,
-        initial=done,
-        total=cfg.generations,
-        unit="gen",
-        disable=not progress,
-        leave=False,
-    )
-    for t in bar:
-        try:
-            if t == 1 and share_first and store is not None:
-                model = shared_first_model()
-            else:
-                data = data_concat([materialize(p, t) for p in cfg.composition(t)])
-                model = fit(data, derive_seed(cfg.seed, t, "fit"), folder, f"{run.key}-gen-{t:03d}")
-                del data  # the training set is not needed for sampling and evaluation
-            output = family.sample(model, cfg.n_out, cfg.lam, derive_seed(cfg.seed, t, "sample")) if cfg.n_out else None
-            if output is not None:
-                _check_output(family, output)
-            result = evaluate(model, output, t) if evaluate is not None and writer else {}
-            check_finite(result, f"the evaluation hook {type(evaluate).__name__}")
-        except (KeyboardInterrupt, LoopError):
-            raise
-        except StoreError as exc:  # a stored input that cannot be used: its own message says what to delete
-            raise LoopError(f"generation {t} of {folder} cannot be computed: {exc}") from exc
-        except Exception as exc:
-            where = f"run {run.path}" if store is not None else "this run"
-            stored = f"Generations 1..{t - 1} of {where} are stored" if t > 1 else f"Nothing of {where} is stored"
-            raise LoopError(
-                f"generation {t} of {folder} failed: {type(exc).__name__}: {exc}. {stored}, and nothing of "
-                f"generation {t}; rerunning (after a fix) resumes at generation {t}."
-            ) from exc
+    def generation(self, t: int) -> tuple[Any, Data | None, dict]:
+        """Generation t: its model, its synthetic output and what the hook measured on them."""
+        cfg, family, folder = self.cfg, self.family, self.key.folder
+        if t == 1 and self.share_first and self.store is not None:
+            model = self.shared_first_model()
+        else:
+            data = data_concat([self.materialize(p, t) for p in cfg.composition(t)])
+            model = self.fit(data, derive_seed(cfg.seed, t, "fit"), folder, f"{self.run.key}-gen-{t:03d}")
+            del data  # the training set is not needed for sampling and evaluation
+        output = family.sample(model, cfg.n_out, cfg.lam, derive_seed(cfg.seed, t, "sample")) if cfg.n_out else None
+        if output is not None:
+            _check_output(family, output)
+        result = self.evaluate(model, output, t) if self.evaluate is not None and self.writer else {}
+        check_finite(result, f"the evaluation hook {type(self.evaluate).__name__}")
+        return model, output, result
+
+    def store_generation(self, t: int, model: Any, output: Data | None, result: dict) -> None:
         metrics = {k: v for k, v in result.items() if np.ndim(v) == 0}
         arrays = {k: np.asarray(v) for k, v in result.items() if np.ndim(v) > 0}
         if output is not None:
             arrays.update(_pack(output))
-            outputs[t] = output
-        models[t] = model
-        if writer:
-            run.write_generation(t, metrics, arrays, model if keep_models else None)
-        while finished:
-            finished.pop().clear()
-        barrier(group)  # the generation is stored before any process moves on
+            self.outputs[t] = output
+        self.models[t] = model
+        if self.writer:
+            self.run.write_generation(t, metrics, arrays, model if self.keep_models else None)
+        while self.finished:
+            self.finished.pop().clear()
+        barrier(self.group)  # the generation is stored before any process moves on
         # keep only what later generations can still need
-        for j in [j for j in models if j <= t - cfg.memory]:
-            del models[j]
-        if not cfg.accumulate:
-            for j in [j for j in outputs if j < t]:
-                del outputs[j]
-    bar.close()
+        for j in [j for j in self.models if j <= t - self.cfg.memory]:
+            del self.models[j]
+        if not self.cfg.accumulate:
+            for j in [j for j in self.outputs if j < t]:
+                del self.outputs[j]
+
+    def compute(self, progress: bool = True, desc: str | None = None) -> None:
+        """Every generation not stored yet, in order; a failure names what is stored and how to resume."""
+        from tqdm.auto import tqdm
+
+        cfg, folder = self.cfg, self.key.folder
+        done = agree(self.run.completed(), self.group)  # read by rank 0 under the run's lock
+        bar = tqdm(
+            range(done + 1, cfg.generations + 1),
+            desc=desc or f"{folder} λ={cfg.lam:g} {cfg.real}",
+            initial=done,
+            total=cfg.generations,
+            unit="gen",
+            disable=not progress,
+            leave=False,
+        )
+        for t in bar:
+            try:
+                model, output, result = self.generation(t)
+            except (KeyboardInterrupt, LoopError):
+                raise
+            except StoreError as exc:  # a stored input that cannot be used: its own message says what to delete
+                raise LoopError(f"generation {t} of {folder} cannot be computed: {exc}") from exc
+            except Exception as exc:
+                where = f"run {self.run.path}" if self.store is not None else "this run"
+                stored = f"Generations 1..{t - 1} of {where} are stored" if t > 1 else f"Nothing of {where} is stored"
+                raise LoopError(
+                    f"generation {t} of {folder} failed: {type(exc).__name__}: {exc}. {stored}, and nothing of "
+                    f"generation {t}; rerunning (after a fix) resumes at generation {t}."
+                ) from exc
+            self.store_generation(t, model, output, result)
+        bar.close()
 
 
 # -- several loops at once ------------------------------------------------------------------------------------------
@@ -724,7 +818,7 @@ def run_loops(
         check_evaluable(cfg, evaluate)
     n_workers = loop_workers(family, max(1, len(configs)), workers)
     threads = max(1, cpu_threads() // n_workers) if threads is None else check_int(threads, "threads", 1)
-    runs = [store.run(folder, run_config(family, cfg, source, evaluate, threads)) for cfg in configs]
+    runs = [RunKey.of(folder, family, cfg, source, evaluate, threads).open(store) for cfg in configs]
     pending = [i for i, (cfg, run) in enumerate(zip(configs, runs, strict=True)) if run.completed() < cfg.generations]
     common = dict(store=store, folder=folder, evaluate=evaluate, threads=threads, **kwargs)
     if n_workers <= 1 or len(pending) <= 1:  # run_loop computes with the same `threads`, in this process

@@ -22,10 +22,9 @@ from .catalog import chosen
 from .distributed import build
 from .distributed import plan as loops_of
 from .experiments import GENERATION_SECONDS
-from .loops import run_config
 from .paths import runs_dir
 from .store import Store
-from .utils import canonical, check_scale, config_key
+from .utils import check_scale
 
 
 @dataclass
@@ -59,11 +58,11 @@ def plan(scale: str, notebooks: list[str]) -> list[Planned]:
         for label, cfg in exp.loops.items():
             if label not in chosen(exp, specs):
                 continue
-            config = run_config(exp.family, cfg, exp.source, exp.hook, threads)
-            path = store.root / exp.folder / config_key(canonical(config))
+            key = exp.key(cfg, threads)
+            path = store.root / key.folder / key.name
             done = stored_generations(path)
             if done < cfg.generations:  # a stored loop of another length hands its generations over
-                donor = store.same_loop_other_length(exp.folder, config)
+                donor = key.other_length(store)
                 done = max(done, min(stored_generations(donor.path), cfg.generations) if donor else 0)
             out[path] = Planned(path, cfg.generations, min(done, cfg.generations), seconds)
     return list(out.values())

@@ -402,7 +402,7 @@ class Run:
 
     def adopt(self, donor: Run, upto: int) -> int:
         """Take over generations ``completed() + 1 .. upto`` of ``donor``, a stored run of the same loop with
-        another number of generations (:meth:`Store.same_loop_other_length`), as hard links (copies where the file
+        another number of generations (:meth:`madutils.loops.RunKey.other_length`), as hard links (copies where the file
         system has none); each is published with one rename, like a computed generation. Returns how many were
         taken. The caller holds this run's lock; the files stay checked against their checksums when read."""
         start = self.completed() + 1
@@ -528,27 +528,19 @@ class Store:
         path = self.root / folder / config_key(canonical(config))
         return self.run(folder, config) if (path / "config.json").is_file() else None
 
-    def same_loop_other_length(self, folder: str, config: Any) -> Run | None:
-        """The stored run under ``folder`` whose configuration is ``config`` except for the loop's number of
-        generations, with the most complete generations (None when there is none). Generation t of a loop depends on
-        its seed and t, never on the loop's length, so such a run holds exactly the generations this one would
-        compute (see :func:`madutils.loops.run_loop`). Folders that cannot be read, or that fail their checks, are
-        passed over."""
-        canon = json.loads(json.dumps(canonical(config)))
-        loop = canon.get("loop") if isinstance(canon, dict) else None
-        if not isinstance(loop, dict) or "generations" not in loop:
-            return None
+    def most_complete(self, folder: str, accept: Callable[[dict], bool]) -> Run | None:
+        """The stored run under ``folder`` whose configuration ``accept`` takes (its ``config.json`` as parsed), with
+        the most complete generations; None when there is none. A run key decides what it accepts
+        (:meth:`madutils.loops.RunKey.other_length`: the same loop with another number of generations), so the store
+        knows nothing of a loop's fields. Folders that cannot be read, or that fail their checks, are passed over;
+        one whose ``config.json`` does not hash to its name is an error."""
         best, best_done = None, 0
         for stored in sorted((self.root / folder).glob("*/config.json")):
             try:
                 other = json.loads(stored.read_text())
             except (OSError, ValueError):
                 continue
-            if not isinstance(other, dict) or not isinstance(other.get("loop"), dict):
-                continue
-            if other["loop"].get("generations") == loop["generations"]:
-                continue
-            if other | {"loop": other["loop"] | {"generations": loop["generations"]}} != canon:
+            if not isinstance(other, dict) or not accept(other):
                 continue
             if config_key(other) != stored.parent.name:
                 raise StoreError(

@@ -172,3 +172,63 @@ def test_outputs_saved_by_jupyter_never_reach_a_commit(tmp_path):
     assert not any(c.get("outputs") or c.get("execution_count") for c in cells)
     assert [c["id"] for c in staged["cells"]] == [c["id"] for c in nb["cells"]]
     assert "parameters" in cells[0]["metadata"]["tags"]
+
+
+def _small_row(notebook: str) -> str:
+    import json
+
+    nb = json.loads((Path(__file__).parent.parent / "notebooks" / f"{notebook}.ipynb").read_text())
+    intro = "".join(nb["cells"][0]["source"])
+    return next(line for line in intro.splitlines() if line.startswith("| `small`"))
+
+
+def test_the_sizes_each_notebook_quotes_are_those_of_its_scale():
+    """The `small` row of each notebook's table of scales quotes its sizes; they come from madutils/scales.py, so
+    a change of the sizes that leaves a notebook's text behind fails here."""
+    from madutils.scales import (
+        DDPMSizes,
+        FlowSizes,
+        FreshGaussianSizes,
+        GaussianMartingaleSizes,
+        GMMSizes,
+        StyleGANSizes,
+        WGANSizes,
+        sizes,
+    )
+
+    def lams(values) -> str:
+        return "{" + ", ".join(f"{v:g}" for v in values) + "}"
+
+    m, d = sizes(GaussianMartingaleSizes, "small"), sizes(DDPMSizes, "small")
+    fr, g, w = sizes(FreshGaussianSizes, "small"), sizes(GMMSizes, "small"), sizes(WGANSizes, "small")
+    fl, sg = sizes(FlowSizes, "small"), sizes(StyleGANSizes, "small")
+    quoted = {
+        "01_gaussian_martingale": [
+            f"{m.trials:,} trials × {m.generations:,} generations × {len(m.lams) * len(m.n_ss)} settings"
+        ],
+        "02_fully_synthetic": [
+            f"λ ∈ {lams(d.lams)}",
+            f"{d.generations} generations of {d.n:,} images",
+            f"{d.seeds} seeds",
+        ],
+        "03_synthetic_augmentation": [
+            f"λ ∈ {lams(d.lams)}",
+            f"{d.aug_generations} generations, {d.n:,} real + {d.n:,} synthetic images, {d.seeds} seeds",
+        ],
+        "04_fresh_data": [
+            f"d = {fr.start.d} for Fig. 10; d = {fr.grid.d} for the grids ({len(fr.grid.n_rs)} n_r × "
+            f"{len(fr.grid.ratios) + 1} n_s × {len(fr.grid.lams)} λ, {fr.grid.trials} trials)",
+            f"n_r = n_s = {d.fresh_n}, {len(d.fresh_inis)} n_ini, {d.fresh_generations} generations, {d.seeds} seeds",
+            f"two controls, {d.control_seeds} seeds × {d.control_generations} generations",
+        ],
+        "05_appendix_fully_synthetic": [
+            f"GMM: {g.seeds} seeds × {g.iterations:,} iterations",
+            f"WGAN-GP: {w.seeds} seeds × {w.generations} generations",
+            f"flow: {fl.seeds} seeds × {fl.generations} generations × {len(fl.lams)} λ",
+        ],
+        "06_stylegan_ffhq": [f"{sg.n:,} images, {sg.seeds} seeds", f"{max(sg.generations.values())} generations each"],
+    }
+    for notebook, parts in quoted.items():
+        row = _small_row(notebook)
+        for part in parts:
+            assert part in row, f"notebooks/{notebook}.ipynb quotes '{row[:160]}...', the sizes say '{part}'"
