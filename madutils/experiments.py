@@ -143,7 +143,7 @@ class Experiment:
             threads=self._threads(),
             progress=progress,
             desc=desc or f"{self.folder}: {len(self.loops)} loops",
-            **({"group": group} if group else {}),
+            group=group,
         )
         return Runs(dict(zip(self.loops, loops, strict=True)))
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import json
 import sys
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import asdict, dataclass, is_dataclass
@@ -395,22 +396,19 @@ class RunKey:
         """The run in ``store`` if it was created, without creating it."""
         return store.existing(self.folder, self.config)
 
-    def _same_loop(self, other: dict) -> bool:
-        loop = other.get("loop")
-        if not isinstance(loop, dict) or loop.get("generations") in (None, self.generations):
-            return False
-        return other | {"loop": loop | {"generations": self.generations}} == self._canon()
-
-    def _canon(self) -> dict:
-        import json
-
-        return json.loads(json.dumps(canonical(self.config)))
-
     def other_length(self, store: Store) -> Run | None:
         """The most complete stored run of the same loop with another number of generations (None when there is
         none). Generation t of a loop depends on its seed and t, never on the loop's length, so such a run holds
         exactly the generations this one would compute (see :func:`run_loop`)."""
-        return store.most_complete(self.folder, self._same_loop)
+        mine = json.loads(json.dumps(canonical(self.config)))  # as config.json holds it
+
+        def same_loop(other: dict) -> bool:
+            loop = other.get("loop")
+            if not isinstance(loop, dict) or loop.get("generations") in (None, self.generations):
+                return False
+            return other | {"loop": loop | {"generations": self.generations}} == mine
+
+        return store.most_complete(self.folder, same_loop)
 
 
 def _set_threads(threads: int) -> int:

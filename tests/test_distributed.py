@@ -227,8 +227,8 @@ def test_each_experiment_of_the_catalog_names_the_store_folders_it_writes(tmp_pa
 
 
 def test_the_run_keys_of_the_stored_small_runs_do_not_change():
-    """The folders of the committed `small` run (figures/small) are these keys: a change of the run key would leave
-    them behind (recompute every loop). Pinned from the store that figures/small was drawn from."""
+    """Stored `small` runs live in folders named by these keys: a change of the run key would leave them behind
+    (every loop recomputed). Pinned from the folder names of a `small` store that the current code reads."""
     from madutils import catalog
 
     pinned = {("gmm", "seed 0"): "4afe7bf2baa9", ("ddpm", "fully synthetic λ=1"): "9b0ee40f2fa1"}
