@@ -12,7 +12,7 @@ the experiment's sizes (:func:`madutils.scales.sizes`, with a notebook's typed p
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -44,7 +44,7 @@ from .scales import (
     StyleGANSizes,
     WGANSizes,
 )
-from .store import Store
+from .store import LOG_FLOAT32, Store
 from .utils import check_int, cpu_threads
 
 
@@ -372,41 +372,68 @@ def flow(sz: FlowSizes, seed: int = 0) -> Experiment:
 # -- the Gaussian experiments ---------------------------------------------------------------------------------------
 
 
-class LogStored(Mapping):
-    """The arrays of one Gaussian Monte Carlo loop as stored: their natural logarithms in float32 (half the disk of
-    float64, and the range of float64: a variance of 1e-250 is log −576), given back as float64 on each access
-    (relative error below 1e-4, far under the Monte Carlo noise). Nothing is kept: a memory-mapped stored array
-    stays on disk until read, and one array at a time is in memory."""
+class _Only(Mapping):
+    """The arrays ``names`` of a stored mapping, each read when it is asked for."""
 
-    def __init__(self, stored: Mapping[str, np.ndarray]):
-        self._stored = stored
-
-    @staticmethod
-    def encode(arrays: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        out = {}
-        for name, a in arrays.items():
-            a = np.asarray(a, dtype=np.float64)
-            if (a < 0).any() or np.isnan(a).any():
-                raise ValueError(f"{name}: a Monte Carlo summary stored as its logarithm must be ≥ 0 and not NaN")
-            with np.errstate(divide="ignore"):  # log 0 = −inf, given back as 0
-                out[name] = np.log(a).astype(np.float32)
-        return out
+    def __init__(self, arrays: Mapping[str, np.ndarray], names: Sequence[str]):
+        self._arrays, self._names = arrays, tuple(names)
 
     def __getitem__(self, name: str) -> np.ndarray:
-        return np.exp(np.asarray(self._stored[name], dtype=np.float64))
+        if name not in self._names:
+            raise KeyError(name)
+        return self._arrays[name]
 
-    def __iter__(self):
-        return iter(self._stored)
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names)
 
     def __len__(self) -> int:
-        return len(self._stored)
+        return len(self._names)
+
+
+class MonteCarloRuns(Mapping):
+    """The loops of a Gaussian Monte Carlo experiment, by label (e.g. (λ, n_s)): per loop its arrays ``w2``,
+    ``trace``, ``mean_dist`` and ``step_sq`` (trials × generations, see :class:`~madutils.montecarlo.SimResult`),
+    read from the store one at a time on each access. :meth:`table` has the shape of :meth:`Runs.table`."""
+
+    def __init__(self, loops: dict[Any, LoopConfig], arrays: dict[Any, Mapping[str, np.ndarray]]):
+        self.loops, self._arrays = dict(loops), dict(arrays)
+
+    def __getitem__(self, label: Any) -> Mapping[str, np.ndarray]:
+        try:
+            return self._arrays[label]
+        except KeyError:
+            raise KeyError(f"no loop {label!r} in these runs; they are {list(self._arrays)}") from None
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self._arrays)
+
+    def __len__(self) -> int:
+        return len(self._arrays)
+
+    def where(self, kind: str | None = None, **fields: Any) -> MonteCarloRuns:
+        """The loops of ``kind`` with the given fields (``lam=0.9``, ``n_s=100``), as :meth:`Runs.where`."""
+        chosen = [label for label, cfg in self.loops.items() if matches(cfg, kind, **fields)]
+        return MonteCarloRuns({k: self.loops[k] for k in chosen}, {k: self._arrays[k] for k in chosen})
+
+    def table(self, metrics: Sequence[str] | None = None) -> pd.DataFrame:
+        """The tidy table of these loops, as :meth:`Runs.table`: one row per loop × generation × metric, with
+        ``value`` the mean over trials (and its ``sem``, ``median``, ``q05``, ``q95``: :func:`summarize_trials`),
+        the loop's label (``loop``) and its configuration (``lam``, ``n_ini``, ``n_s``, ...) as columns;
+        ``metrics`` keeps only these arrays."""
+        frames = []
+        for label, cfg in self.loops.items():
+            arrays = self._arrays[label]
+            name = f"{loop_label(cfg)} · n_ini={cfg.n_ini} · n_s={cfg.n_s}"
+            chosen = arrays if metrics is None else _Only(arrays, metrics)  # read one array at a time
+            frames.append(summarize_trials(chosen, loop=name, **asdict(cfg)))
+        return pd.concat(frames, ignore_index=True)
 
 
 @dataclass
 class GaussianMonteCarlo:
     """Named Gaussian loops, each simulated over ``trials`` independent trials at once (:func:`simulate`) in
     d dimensions against P_r = N(μ_0, diag(var0)); every loop's arrays (trials × generations) are stored once, as
-    float32 logarithms (:class:`LogStored`)."""
+    float32 logarithms (the store's codec :data:`~madutils.store.LOG_FLOAT32`)."""
 
     folder: str
     d: int
@@ -414,28 +441,21 @@ class GaussianMonteCarlo:
     loops: dict[Any, LoopConfig]
     var0: tuple[float, ...] | None = None
 
-    def run(self, store: Store) -> dict[Any, Mapping[str, np.ndarray]]:
-        """Per loop: ``w2``, ``trace``, ``mean_dist`` and ``step_sq`` (see :class:`~madutils.montecarlo.SimResult`),
-        float64 arrays of trials × generations read from the store one at a time."""
+    def run(self, store: Store) -> MonteCarloRuns:
+        """Simulate (or read from the store) every loop and return the runs."""
         from tqdm.auto import tqdm
 
         var0 = None if self.var0 is None else np.asarray(self.var0)
         out = {}
         for label, cfg in tqdm(self.loops.items(), desc=f"{self.folder}: Monte Carlo", unit="loop", leave=False):
-            config = dict(loop=cfg, d=self.d, trials=self.trials, var0=self.var0, method="exact", stored="log-float32")
-            stored = store.cached_arrays(
+            config = dict(loop=cfg, d=self.d, trials=self.trials, var0=self.var0, method="exact")
+            out[label] = store.cached_arrays(
                 self.folder,
                 config,
-                lambda cfg=cfg: LogStored.encode(simulate(cfg, self.d, self.trials, var0=var0).arrays()),
+                lambda cfg=cfg: simulate(cfg, self.d, self.trials, var0=var0).arrays(),
+                codec=LOG_FLOAT32,
             )
-            out[label] = LogStored(stored)
-        return out
-
-    @staticmethod
-    def table(results: dict[Any, dict[str, np.ndarray]], names: tuple[str, ...]) -> pd.DataFrame:
-        """A tidy summary over trials (:func:`summarize_trials`) of every loop, its label split into ``names``."""
-        frames = [summarize_trials(arrays, **dict(zip(names, label, strict=True))) for label, arrays in results.items()]
-        return pd.concat(frames, ignore_index=True)
+        return MonteCarloRuns(self.loops, out)
 
 
 def gaussian_martingale(
@@ -471,6 +491,38 @@ def fresh_start(sizes: FreshGaussianSizes, seed: int = 0) -> GaussianMonteCarlo:
     return GaussianMonteCarlo("gaussian-fresh-ninit", sz.d, sz.trials, loops)
 
 
+_POINT = ("lam", "n_r", "n_s", "memory", "p", "n", "trials")  # the columns that say which configuration a row is
+
+
+@dataclass(frozen=True)
+class FreshResults:
+    """What the effective-sample-size analysis of the Gaussian fresh data loop computes: n_e / n_r on the
+    (λ, n_r, n_s) grid (``ess``, Fig. 11), the admissible thresholds n_s* (``thresholds``, Fig. 12), n_e / n_r
+    against the memory K (``memory``, Fig. 30) and the limit W2 against the dataset size n (``by_p`` for several
+    real fractions p at λ = 1, ``by_lam`` for several λ; Fig. 31)."""
+
+    ess: pd.DataFrame
+    thresholds: pd.DataFrame
+    memory: pd.DataFrame
+    by_p: pd.DataFrame
+    by_lam: pd.DataFrame
+
+    def table(self) -> pd.DataFrame:
+        """Every part in one tidy table, as :meth:`Runs.table`: one row per point × metric (``wd``, ``ratio``,
+        ``threshold``, ...) with its ``value``, the part's name (column ``loop``: ``grid``, ``threshold``,
+        ``memory``, ``dataset p``, ``dataset λ``) and the point's configuration (``lam``, ``n_r``, ``n_s``, ...)
+        and flags (``converged``, ``censored``) as columns."""
+        parts = {"grid": self.ess, "threshold": self.thresholds, "memory": self.memory}
+        parts |= {"dataset p": self.by_p, "dataset λ": self.by_lam}
+        frames = []
+        for name, df in parts.items():
+            numeric = df.select_dtypes("number").columns
+            ids = [c for c in df.columns if c in _POINT or c not in numeric]
+            long = df.melt(id_vars=ids, value_vars=[c for c in numeric if c not in ids], var_name="metric")
+            frames.append(long.assign(loop=name))
+        return pd.concat(frames, ignore_index=True)
+
+
 @dataclass
 class FreshAnalysis:
     """The effective-sample-size experiments of the Gaussian fresh data loop (§5.3, App. G; Fig. 11, 12, 30, 31;
@@ -479,6 +531,11 @@ class FreshAnalysis:
     sizes: FreshGaussianSizes
     seed: int = 0
     _calibrations: dict = field(default_factory=dict, repr=False)
+
+    def run(self, store: Store) -> FreshResults:
+        """Every part of the analysis (computed once, then read from the store)."""
+        ess, thresholds = self.grid(store)
+        return FreshResults(ess, thresholds, self.memory(store), *self.dataset_size(store))
 
     def _cache(self, store: Store, folder: str) -> Callable:
         return lambda config, compute: store.cached_arrays(folder, config, compute)

@@ -264,9 +264,9 @@ def _simulate_samples(cfg: LoopConfig, d: int, trials: int, rng: np.random.Gener
 
 
 def summarize_trials(arrays: dict[str, np.ndarray], **labels) -> pd.DataFrame:
-    """A tidy table of Monte Carlo results: one row per generation × metric with the mean over trials, its
-    standard error, the median and the 5 % / 95 % quantiles; ``labels`` (e.g. ``lam=0.9, n_s=100``) become
-    columns."""
+    """A tidy table of Monte Carlo results: one row per generation × metric with the mean over trials
+    (``value``), its standard error, the median and the 5 % / 95 % quantiles; ``labels`` (e.g. ``lam=0.9,
+    n_s=100``) become columns."""
     rows = []
     for metric, values in arrays.items():
         v = np.asarray(values, dtype=np.float64)
@@ -275,7 +275,7 @@ def summarize_trials(arrays: dict[str, np.ndarray], **labels) -> pd.DataFrame:
             {
                 "generation": np.arange(1, v.shape[1] + 1),
                 "metric": metric,
-                "mean": v.mean(0),
+                "value": v.mean(0),
                 "sem": v.std(0, ddof=1) / np.sqrt(v.shape[0]) if v.shape[0] > 1 else np.nan,
                 "median": q50,
                 "q05": q05,

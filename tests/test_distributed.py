@@ -236,3 +236,23 @@ def test_the_run_keys_of_the_stored_small_runs_do_not_change():
         exp = catalog.entry(name).build(scale="small", seed=0, device="cpu")
         key = exp.key(exp.loops[label], threads=1)
         assert (key.folder, key.name) == (catalog.entry(name).folders[0], folder), (name, label)
+
+
+def test_the_stored_small_monte_carlo_loops_keep_their_keys(tmp_path, monkeypatch):
+    """The Gaussian Monte Carlo loops are stored through the store's codec (LOG_FLOAT32), whose name joins the
+    configuration: notebook 01's first `small` loop still asks for the cache folder that a `small` store holds."""
+    from madutils import experiments, store
+    from madutils.scales import GaussianMartingaleSizes, sizes
+    from madutils.utils import config_key
+
+    class Asked(Exception):
+        pass
+
+    def ask(self, folder, config):
+        raise Asked(folder, config_key(config))
+
+    exp, _, _ = experiments.gaussian_martingale(sizes(GaussianMartingaleSizes, "small"))
+    monkeypatch.setattr(store.Store, "_cache_folder", ask)
+    with pytest.raises(Asked) as asked:
+        exp.run(store.Store(tmp_path))
+    assert next(iter(exp.loops)) == (1.0, 10) and asked.value.args == ("gaussian-martingale", "8cf19de714ae")

@@ -178,3 +178,36 @@ def test_c7_and_c8_criteria():
     assert claims.c8_dataset_size(closer, by_lam)[2].verdict == "not_reproduced"
     no_plateau = by_lam.assign(wd=lambda d: np.where(d.lam == 0.9, 1.1 / np.sqrt(d.n), d.wd))
     assert claims.c8_dataset_size(by_p, no_plateau)[3].verdict == "not_reproduced"
+
+
+def test_every_experiment_shape_gives_the_tidy_table_of_runs(tmp_path):
+    """Runs, the Gaussian Monte Carlo and the fresh-loop analysis all answer .table() with one row per loop (or
+    part) × metric and the columns loop, metric, value and the configuration; the Monte Carlo value is the mean
+    over trials of what the store gives back."""
+    import numpy as np
+
+    from madutils import experiments
+    from madutils.scales import FreshGaussianSizes, GaussianMartingaleSizes, sizes
+    from madutils.store import Store
+
+    store = Store(tmp_path)
+    common = {"loop", "metric", "value", "lam", "n_s"}
+    runs = experiments.gmm(sizes(experiments.GMMSizes, "smoke", seeds=1)).run(store, progress=False)
+    assert common <= set(runs.table().columns)
+
+    sz = sizes(GaussianMartingaleSizes, "smoke")
+    mc, _, _ = experiments.gaussian_martingale(sz)
+    results = mc.run(store)
+    table = results.table(metrics=("trace",))
+    assert common | {"generation", "sem", "q05", "q95", "n_ini", "seed"} <= set(table.columns)
+    assert len(table) == len(mc.loops) * sz.generations and set(table.metric) == {"trace"}
+    row = table[(table.lam == 1.0) & (table.n_s == sz.n_ss[0]) & (table.generation == 2)]
+    assert np.isclose(row.value.item(), np.mean(results[(1.0, sz.n_ss[0])]["trace"][:, 1]), rtol=1e-12)
+    assert len(results.where(lam=1.0)) == len(sz.n_ss)
+
+    analysis = experiments.fresh_analysis(sizes(FreshGaussianSizes, "smoke")).run(store)
+    table = analysis.table()
+    assert {"loop", "metric", "value", "lam", "n_r", "n_s"} <= set(table.columns)
+    assert set(table.loop) == {"grid", "threshold", "memory", "dataset p", "dataset λ"}
+    ratio = table[(table.loop == "grid") & (table.metric == "ratio")]
+    assert len(ratio) == len(analysis.ess) and np.allclose(ratio.value, analysis.ess.ratio)

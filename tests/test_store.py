@@ -179,3 +179,24 @@ def test_sigkill_at_several_points_then_resume_gives_identical_results(tmp_path)
         assert sorted(a.files) == sorted(b.files)
         for name in a.files:
             assert a.files[name][0].read_bytes() == b.files[name][0].read_bytes(), (t, name)
+
+
+def test_the_log_codec_stores_logarithms_and_is_part_of_the_key(tmp_path):
+    from madutils.store import LOG_FLOAT32, Store
+
+    store = Store(tmp_path)
+    a = np.array([[0.0, 1e-250, 3.0], [1.0, 2.5, 1e200]])
+    out = store.cached_arrays("mc", {"n": 1}, lambda: {"a": a}, codec=LOG_FLOAT32)
+    np.testing.assert_allclose(out["a"], a, rtol=1e-4)
+    assert out["a"].dtype == np.float64 and out["a"][0, 0] == 0.0
+    results = lambda: [p for p in (tmp_path / "mc" / "cache").iterdir() if not p.name.startswith(".")]  # noqa: E731
+    (folder,) = results()
+    assert np.load(folder / "a.npy").dtype == np.float32  # stored as its logarithm, in float32
+    assert json.loads((folder / "config.json").read_text()) == {"n": 1, "stored": "log-float32"}
+    # the same configuration without the codec is another result: never read the other way
+    plain = store.cached_arrays("mc", {"n": 1}, lambda: {"a": a})
+    assert plain["a"].dtype == np.float64 and len(results()) == 2
+    with pytest.raises(ValueError, match="≥ 0"):
+        store.cached_arrays("mc", {"n": 2}, lambda: {"a": -a}, codec=LOG_FLOAT32)
+    with pytest.raises(ValueError, match="stored"):
+        store.cached_arrays("mc", {"stored": "x"}, lambda: {"a": a}, codec=LOG_FLOAT32)

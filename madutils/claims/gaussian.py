@@ -38,6 +38,11 @@ def both(row: ClaimResult, other: tuple[str, str, float]) -> ClaimResult:
     return row
 
 
+def _mean_se(x: np.ndarray) -> tuple[float, float]:
+    """The mean of ``x`` and its standard error."""
+    return float(x.mean()), float(x.std(ddof=1) / np.sqrt(x.size))
+
+
 def c1_gaussian_martingale(
     results: Mapping[tuple[float, int], Mapping[str, np.ndarray]],
     trace0: float,
@@ -72,15 +77,14 @@ def c1_gaussian_martingale(
         tr, step_sq = results[key]["trace"], results[key]["step_sq"]
         prev, cur = tr[:, :-1], tr[:, 1:]
         ok = prev > TINY
-        r = cur[ok] / prev[ok]
-        ratio_z[key] = (r.mean(), _z(r.mean() - lam, r.std(ddof=1) / np.sqrt(r.size)))
-        ratio[key] = (float(r.mean()), float(r.std(ddof=1) / np.sqrt(r.size)))
+        ratio[key] = _mean_se(cur[ok] / prev[ok])  # the quotient's temporaries are freed at once
+        ratio_z[key] = (ratio[key][0], _z(ratio[key][0] - lam, ratio[key][1]))
         pred = np.concatenate([np.full((tr.shape[0], 1), trace0 / n_ini[key]), lam * prev / n_s], axis=1)
         # below ~1e-24 tr Σ_0 the step is lost in the rounding of μ_t (float64, |μ_t| ~ sqrt(tr Σ_0))
         ok = pred > 1e-24 * trace0
-        u = step_sq[ok] / pred[ok]
-        step_z[key] = (u.mean(), _z(u.mean() - 1.0, u.std(ddof=1) / np.sqrt(u.size)))
-        step[key] = (float(u.mean()), float(u.std(ddof=1) / np.sqrt(u.size)))
+        step[key] = _mean_se(step_sq[ok] / pred[ok])
+        step_z[key] = (step[key][0], _z(step[key][0] - 1.0, step[key][1]))
+        del pred, step_sq
         dist = results[key]["mean_dist"]
         frac = float((dist[:, -1] > dist[:, 0]).mean())
         away[key] = (frac, _z(frac - 0.5, 0.5 / np.sqrt(dist.shape[0])))
@@ -92,7 +96,7 @@ def c1_gaussian_martingale(
             first, change = w2[:, 0].copy(), w2[:, -1] - w2[:, 0]
             del w2  # one loop's arrays at a time (notebook 01 at the paper scale)
             grows[key] = (change.mean(), change.std(ddof=1) / np.sqrt(change.size), float(first.mean()))
-        del tr, step_sq, prev, cur, ok, r, pred, u, dist, slope  # one loop's arrays at a time
+        del tr, prev, cur, ok, dist, slope  # one loop's arrays at a time
 
     head = ("C1", "nb01_trace_collapse")
     ratio_settings = [Setting(f"λ={k[0]:g}, n_s={k[1]}", ratio[k][0] - k[0], ratio[k][1], 0.01 * k[0]) for k in keys]
