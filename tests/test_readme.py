@@ -88,3 +88,19 @@ def test_every_readme_command_runs(command, tmp_path):
         if not existed:
             written.unlink(missing_ok=True)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+
+
+def test_the_counts_the_readme_quotes_are_those_of_the_sizes():
+    """The README says how many generations the main job trains per loop; they come from madutils/scales.py, so a
+    change of the sizes that leaves the README behind fails here."""
+    from madutils.scales import DDPMSizes, StyleGANSizes, WGANSizes, sizes
+
+    d, sg, w = sizes(DDPMSizes, "small"), sizes(StyleGANSizes, "small"), sizes(WGANSizes, "small")
+    assert d.generations == d.aug_generations == d.fresh_generations  # "every DDPM loop"
+    assert len(set(sg.generations.values())) == 1  # "every StyleGAN2 loop"
+    text = " ".join((ROOT / "README.md").read_text().split())
+    quoted = (
+        f"training {d.generations} generations of every DDPM loop, {max(sg.generations.values())} of every "
+        f"StyleGAN2 loop and {w.generations} of the WGAN-GP loops"
+    )
+    assert quoted in text, f"README.md should say '{quoted}'"
