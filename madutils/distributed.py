@@ -153,8 +153,6 @@ def fan_out(
         mine = shard(jobs, rank)
         for name, label in mine + together:
             exp = built[name]
-            if name in ddp:
-                exp = replace(exp, family=replace(exp.family, ddp=True))  # ddp is not part of the run key
             one = replace(exp, loops={label: exp.loops[label]})  # keeps the experiment's width: the same run keys
             together_here = (rank.rank, rank.world) if group and name in ddp else None  # the group, explicitly
             one.run(

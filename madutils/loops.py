@@ -455,11 +455,19 @@ def run_loop(
     ``group`` = (rank, world) computes the loop collectively in a ``torch.distributed`` group of several processes
     (the torchrun fan-out, :mod:`madutils.distributed`, passes it for a family that trains with
     DistributedDataParallel): every process of the group calls this function for the same loop, they train and
-    sample together, and rank 0 alone holds the lock, evaluates and writes; the others keep every output in memory.
+    sample together (the family's ``in_group(group)``, e.g. :meth:`StyleGANFamily.in_group`), and rank 0 alone
+    holds the lock, evaluates and writes; the others keep every output in memory.
     """
 
     threads = cpu_threads() if threads is None else check_int(threads, "threads", 1)
     check_evaluable(cfg, evaluate)
+    if group is not None:  # the multi-process mode, passed explicitly; the collective copy has the same run key
+        if not hasattr(family, "in_group"):
+            raise ValueError(
+                f"family {getattr(family, 'name', family)!r} cannot compute a loop collectively in a "
+                "torch.distributed group (it has no in_group); run its loops one per process instead"
+            )
+        family = family.in_group(group)
     key = RunKey.of(folder, family, cfg, source, evaluate, threads)
     run = key.open(store) if store is not None else MemoryRun(canonical(key.config))
     if agree(run.completed() >= cfg.generations, group):
@@ -520,7 +528,8 @@ class Engine:
     it and samples, the hook evaluates, and the generation is written. It keeps in memory only what later
     generations still need (the models of the memory window, the outputs of an accumulating loop).
 
-    In a ``group`` = (rank, world) every process trains and samples; rank 0 alone evaluates and writes."""
+    In a ``group`` = (rank, world) every process trains and samples (with the family's collective copy,
+    ``family.in_group(group)``, that :func:`run_loop` hands it); rank 0 alone evaluates and writes."""
 
     def __init__(
         self,

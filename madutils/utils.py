@@ -244,18 +244,6 @@ def check_resolution(resolution: int) -> int:
     return r
 
 
-def process_group() -> tuple[int, int] | None:
-    """(rank, world size) of the initialised ``torch.distributed`` group when it has several processes, else None
-    (also without PyTorch)."""
-    try:
-        import torch.distributed as dist
-    except ImportError:  # pragma: no cover - torch is a dependency
-        return None
-    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
-        return dist.get_rank(), dist.get_world_size()
-    return None
-
-
 def agree(value: Any, group: tuple[int, int] | None) -> Any:
     """``value`` as rank 0 of ``group`` has it, in every process of the group (itself without a group)."""
     if group is None:

@@ -21,12 +21,13 @@ def toy_images(n=64, size=8, seed=0):
     return x
 
 
-def family(ddp: bool, batch_size: int, steps: int) -> StyleGANFamily:
-    return StyleGANFamily(steps=steps, batch_size=batch_size, r1_interval=2, ddp=ddp, **TINY)
+def family(group: tuple[int, int] | None, batch_size: int, steps: int) -> StyleGANFamily:
+    fam = StyleGANFamily(steps=steps, batch_size=batch_size, r1_interval=2, **TINY)
+    return fam.in_group(group) if group is not None else fam  # as the loop engine does with the group it is given
 
 
-def run(ddp: bool, batch_size: int, steps: int):
-    fam = family(ddp, batch_size, steps)
+def run(group: tuple[int, int] | None, batch_size: int, steps: int):
+    fam = family(group, batch_size, steps)
     model = fam.fit(toy_images(size=16), seed=3)
     return model, fam.sample(model, 600, 0.7, seed=5)  # three chunks of 256: unequal shares
 
@@ -35,8 +36,8 @@ if __name__ == "__main__":
     torch.set_num_threads(1)
     dist.init_process_group("gloo")
     batch_size, steps = int(sys.argv[2]), int(sys.argv[3])
-    model, images = run(True, batch_size, steps)
-    alone = family(False, batch_size, steps).sample(model, 600, 0.7, seed=5)  # the same model, one process
+    model, images = run((dist.get_rank(), dist.get_world_size()), batch_size, steps)
+    alone = family(None, batch_size, steps).sample(model, 600, 0.7, seed=5)  # the same model, one process
     if dist.get_rank() == 0:
         torch.save({"state": model.state, "losses": model.losses, "images": images, "alone": alone}, sys.argv[1])
     dist.destroy_process_group()

@@ -30,7 +30,7 @@ MODULES = {
         ),
     ),
     "models/ddpm.py": ("6869b7f627ee1169", ("models.ddpm.DDPMFamily",)),
-    "models/stylegan.py": ("56b182675261afda", ("models.stylegan.StyleGANFamily",)),
+    "models/stylegan.py": ("4fa374173282b663", ("models.stylegan.StyleGANFamily",)),
     "models/wgan.py": ("a337ae1f2a7fda36", ("models.wgan.WGANFamily",)),
     "models/flow.py": ("c3652b0e85ef390b", ("models.flow.FlowFamily",)),
     "models/gmm.py": ("bbd41b139c91b2cd", ("models.gmm.GMMFamily",)),

@@ -327,3 +327,12 @@ def test_the_progress_line_counts_stored_generations_and_rescales_its_estimate(t
     slow = line([a, b], now, elapsed=800.0, current="", cores=1)  # four times slower than measured: 4 × 200 s
     assert slow.endswith("13 min elapsed, about 13 min left for the loops")
     assert "left" not in line([a, b], {a.path: 4, b.path: 3}, elapsed=10.0, current="", cores=1)
+
+
+def test_a_family_without_a_collective_mode_is_refused_in_a_group(tmp_path):
+    """The multi-process mode is passed to run_loop as (rank, world); a family that cannot train collectively is
+    refused before anything is read or trained, naming the family."""
+    source = GaussianSource.from_arrays(np.zeros(2), np.eye(2))
+    with pytest.raises(ValueError, match="'gaussian' cannot compute a loop collectively"):
+        run_loop(GaussianFamily(), LoopConfig(2, 10, 10), source, store=Store(tmp_path), group=(0, 2))
+    assert not any(tmp_path.iterdir())

@@ -349,7 +349,7 @@ def test_ddp_training_and_sharded_sampling_match_one_process(tmp_path):
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(worker)]
     proc = subprocess.run([*command, str(out), "8", "6"], env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    model, images = run(False, 8, 6)  # one process, the same global batch of 8
+    model, images = run(None, 8, 6)  # one process, the same global batch of 8
     ddp = torch.load(out, weights_only=False)
     for k, v in model.state.items():
         torch.testing.assert_close(ddp["state"][k], v, atol=1e-5, rtol=1e-4, msg=k)
@@ -363,7 +363,7 @@ def test_bf16_training_passes_and_the_switches_outside_the_key():
     fam = StyleGANFamily(steps=3, r1_interval=2, device="cpu", **TINY)
     half = StyleGANFamily(steps=3, r1_interval=2, device="cpu", precision="bf16", **TINY)
     assert "precision" not in fam.key() and half.key()["precision"] == "bf16"  # fp32 keeps the stored keys
-    assert fam.key() == StyleGANFamily(steps=3, r1_interval=2, compile=True, ddp=True, **TINY).key()
+    assert fam.key() == StyleGANFamily(steps=3, r1_interval=2, compile=True, **TINY).in_group((1, 2)).key()
     with pytest.raises(ValueError, match="precision = 'fp16'"):
         StyleGANFamily(precision="fp16")
     x = toy_images(size=16)

@@ -24,14 +24,14 @@ from __future__ import annotations
 
 import inspect
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..utils import check_int, check_lam, check_resolution, process_group, resolve_device
+from ..utils import check_int, check_lam, check_resolution, resolve_device
 from .base import NOT_KEY, TorchFamily, key_unless
 
 SQRT2 = math.sqrt(2.0)
@@ -339,8 +339,9 @@ class StyleGANFamily(TorchFamily):
     (networks, optimisers, random streams) is saved every that many steps, and a killed training resumes from its
     last save with the same result as an uninterrupted one.
 
-    With ``ddp`` inside an initialised ``torch.distributed`` group of several processes (a ``torchrun`` job, one GPU
-    per process), :meth:`fit` is collective: every process draws the whole global batch of ``batch_size`` from the
+    With ``group`` = (rank, world) of an initialised ``torch.distributed`` group of several processes (a
+    ``torchrun`` job, one GPU per process; the loop engine sets it through :meth:`in_group`), :meth:`fit` is
+    collective: every process draws the whole global batch of ``batch_size`` from the
     same streams and trains on its share of it, with the generator and the discriminator wrapped in PyTorch's
     ``DistributedDataParallel`` and the batch means (losses, w_avg) taken over all processes, so the model is the
     one a single process would train on the same global batch, to round-off. :meth:`sample` is then sharded: each
@@ -349,7 +350,7 @@ class StyleGANFamily(TorchFamily):
 
     On a GPU the training set stays on the device and the training draws are made there. ``precision="bf16"``
     runs the generator's and the discriminator's passes under bfloat16 autocast (the R1 penalty stays in float32);
-    ``compile`` compiles those passes with ``torch.compile`` on a GPU. ``ddp``, ``compile`` and
+    ``compile`` compiles those passes with ``torch.compile`` on a GPU. ``group``, ``compile`` and
     ``checkpoint_every`` are not part of the key; ``precision`` is."""
 
     channel_base: int = 512
@@ -367,7 +368,9 @@ class StyleGANFamily(TorchFamily):
     name: str = "stylegan2"
     device: str = field(default="auto", metadata=NOT_KEY)
     checkpoint_every: int = field(default=0, metadata=NOT_KEY)  # steps between saves of the training state (0: never)
-    ddp: bool = field(default=False, metadata=NOT_KEY)  # train and sample collectively in a torch.distributed group
+    # (rank, world) of a torch.distributed group to train and sample in collectively; set by the loop engine from the
+    # group it is given (:meth:`in_group`), never by the experiment
+    group: tuple[int, int] | None = field(default=None, metadata=NOT_KEY)
     precision: str = field(default="fp32", metadata=key_unless("fp32"))  # or "bf16": autocast for training passes
     compile: bool = field(default=False, metadata=NOT_KEY)  # torch.compile the training passes on a GPU
     progress: bool = field(default=True, metadata=NOT_KEY)
@@ -378,6 +381,13 @@ class StyleGANFamily(TorchFamily):
         check_int(self.mapping_layers, "mapping_layers", 1)
         if self.precision not in ("fp32", "bf16"):
             raise ValueError(f"precision = {self.precision!r}; use 'fp32' or 'bf16'")
+        if self.group is not None and not (len(self.group) == 2 and 0 <= self.group[0] < self.group[1]):
+            raise ValueError(f"group = {self.group!r}; it must be (rank, world) with 0 <= rank < world")
+
+    def in_group(self, group: tuple[int, int]) -> StyleGANFamily:
+        """This family training and sampling collectively as process ``rank`` of ``world`` (the loop engine calls
+        it with the group the torchrun fan-out passes; the run key is the same)."""
+        return replace(self, group=(int(group[0]), int(group[1])))
 
     def trainer(self, resolution: int, img_channels: int, seed: int) -> Trainer:
         """Fresh networks and optimisers for ``resolution`` × ``resolution`` images (what :meth:`fit` uses)."""
@@ -441,7 +451,7 @@ class StyleGANFamily(TorchFamily):
         _fast_gpu(device)
         g = model.generator(device)
         gen = torch.Generator().manual_seed(seed % 2**63)
-        rank, world = (process_group() or (0, 1)) if self.ddp else (0, 1)
+        rank, world = self.group or (0, 1)
         out = {}
         for i, s in enumerate(range(0, n, 256)):
             m = min(256, n - s)
@@ -485,7 +495,7 @@ class Trainer:
         self.d = Discriminator(resolution, img_channels, chans, f.mbstd_group).to(self.device, memory_format=FORMAT)
         self.g_ema.load_state_dict(self.g.state_dict())
         self.g_ema.requires_grad_(False)
-        self.shard = process_group() if f.ddp else None
+        self.shard = f.group if f.group is not None and f.group[1] > 1 else None
         self.rows = None
         self.g_train, self.d_train = self.g, self.d  # what the losses call: DDP wrappers in a group
         if self.shard is not None:
