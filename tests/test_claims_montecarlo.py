@@ -4,7 +4,7 @@ false positives, and its stated power matches the simulated rate of ``reproduced
 import numpy as np
 import pytest
 
-from madutils.claims.core import Setting, mc_decide, mc_power
+from madutils.claims.core import Setting, mc_decide, mc_power, mc_row
 
 SIMS = 4000
 
@@ -47,3 +47,14 @@ def test_a_failing_setting_names_itself_and_a_weak_one_makes_the_row_uninformati
     # a setting may test another kind than its row (a plateau beside a difference)
     v, _, _ = mc_decide([Setting("diff", 1.0, 0.01, 0.1), Setting("flat", 0.0, 0.01, 0.1, kind="equal")])
     assert v == "reproduced"
+
+
+def test_a_row_whose_precondition_fails_says_so_unless_the_data_contradict_it():
+    head, text = ("C6", "fig12_fresh_threshold_vs_lambda"), ("statement", "statistic", "value")
+    holds = [Setting("s", 0.001, 0.001, 0.05)]  # equal to 0 within ±0.05: would be reproduced
+    contradicts = [Setting("s", 0.5, 0.001, 0.05)]  # far outside ±0.05: not_reproduced
+    row = mc_row(head, *text, holds, "δ = 0.05", kind="equal", untestable="the curves do not start apart")
+    assert (row.verdict, row.reason) == ("uninformative", "the curves do not start apart")
+    row = mc_row(head, *text, contradicts, "δ = 0.05", kind="equal", untestable="the curves do not start apart")
+    assert row.verdict == "not_reproduced"
+    assert mc_row(head, *text, holds, "δ = 0.05", kind="equal").verdict == "reproduced"

@@ -483,10 +483,15 @@ def mc_row(
     sign: int = 1,
     kind: str = "direction",
     trials: int = 0,
+    untestable: str = "",
 ) -> ClaimResult:
     """One Monte Carlo row judged by :func:`mc_decide`; ``effect`` states the smallest effect that counts, with its
-    reason (fixed in code before any result is seen)."""
+    reason (fixed in code before any result is seen). ``untestable`` names a precondition of the test that the
+    data miss (curves that do not start apart, too few thresholds to fit): the row is then ``uninformative`` with
+    that reason, unless the data already contradict the claim (``not_reproduced`` stands)."""
     v, reason, p = mc_decide(settings, sign, kind)
+    if untestable and v != "not_reproduced":
+        v, reason = "uninformative", untestable
     claim, figure = head
     return ClaimResult(
         claim, figure, statement, statistic, value, v, reason, seeds=trials, effect=effect, power=round(p, 3), kind=kind

@@ -74,6 +74,12 @@ def c5_limit_independent_of_start(
             est, se = (per_trial.mean() / level, _rel_se(per_trial) / level) if len(late_idx) > 2 else (np.nan, np.nan)
             settings.append(Setting(f"late drift n_ini={n}", float(est), float(se), PLATEAU_TOL))
         trials = min(w2[(lam, n)].shape[0] for n in inis)
+        not_apart = (
+            ""
+            if start_gap - Z_EFFECT * start_se > PLATEAU_TOL
+            else f"the curves do not start apart (gap {start_gap:+.1%} of the limit, ± 4 SE, not beyond "
+            f"{PLATEAU_TOL:.0%}): nothing to forget"
+        )
         row = mc_row(
             ("C5", figure),
             f"fresh data loop: the limit of the distance does not depend on n_ini ({what}, λ={lam:g})",
@@ -88,13 +94,8 @@ def c5_limit_independent_of_start(
             "within it, share one limit",
             kind="equal",
             trials=trials,
+            untestable=not_apart,
         )
-        if not start_gap - Z_EFFECT * start_se > PLATEAU_TOL:
-            row.verdict = "uninformative"
-            row.reason = (
-                f"the curves do not start apart (gap {start_gap:+.1%} of the limit, ± 4 SE, not beyond "
-                f"{PLATEAU_TOL:.0%}): nothing to forget"
-            )
         rows.append(row)
     return rows
 
@@ -207,10 +208,10 @@ def c6_phase_transition(ess: pd.DataFrame, thresholds: pd.DataFrame) -> list[Cla
         f"grid and its log-log slope on n_r is within ±{CONSTANT_TOL:g} (nearer constant, 0, than proportional, 1)",
         kind="equal",
         trials=trials,
+        untestable=f"too few uncensored thresholds in the upper half of the n_r grid at {', '.join(untested)}"
+        if untested
+        else "",
     )
-    if untested and row.verdict != "not_reproduced":
-        row.verdict = "uninformative"
-        row.reason = f"too few uncensored thresholds in the upper half of the n_r grid at {', '.join(untested)}"
     rows.append(row)
     diffs, ses, contra, censored = [], [], 0, 0
     for n_r in nrs:
