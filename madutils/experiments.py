@@ -48,23 +48,27 @@ from .store import LOG_FLOAT32, Store
 from .utils import check_int, cpu_threads
 
 
-class Runs(Mapping[str, LoopRun]):
-    """The runs of an experiment, by loop label, in the experiment's order."""
+class _ByLabel(Mapping):
+    """What an experiment returns, by loop label in the experiment's order; a missing label names those there are."""
 
-    def __init__(self, runs: dict[str, LoopRun]):
-        self._runs = dict(runs)
+    def __init__(self, items: Mapping):
+        self._runs = dict(items)
 
-    def __getitem__(self, label: str) -> LoopRun:
+    def __getitem__(self, label: Any) -> Any:
         try:
             return self._runs[label]
         except KeyError:
             raise KeyError(f"no loop {label!r} in these runs; they are {list(self._runs)}") from None
 
-    def __iter__(self) -> Iterator[str]:
+    def __iter__(self) -> Iterator[Any]:
         return iter(self._runs)
 
     def __len__(self) -> int:
         return len(self._runs)
+
+
+class Runs(_ByLabel):
+    """The runs of an experiment, by loop label, in the experiment's order."""
 
     def where(self, kind: str | None = None, **fields: Any) -> Runs:
         """The runs whose loops are of ``kind`` (its name in the paper, e.g. ``"fully synthetic"``, or ``"none"``,
@@ -372,48 +376,19 @@ def flow(sz: FlowSizes, seed: int = 0) -> Experiment:
 # -- the Gaussian experiments ---------------------------------------------------------------------------------------
 
 
-class _Only(Mapping):
-    """The arrays ``names`` of a stored mapping, each read when it is asked for."""
-
-    def __init__(self, arrays: Mapping[str, np.ndarray], names: Sequence[str]):
-        self._arrays, self._names = arrays, tuple(names)
-
-    def __getitem__(self, name: str) -> np.ndarray:
-        if name not in self._names:
-            raise KeyError(name)
-        return self._arrays[name]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._names)
-
-    def __len__(self) -> int:
-        return len(self._names)
-
-
-class MonteCarloRuns(Mapping):
+class MonteCarloRuns(_ByLabel):
     """The loops of a Gaussian Monte Carlo experiment, by label (e.g. (λ, n_s)): per loop its arrays ``w2``,
     ``trace``, ``mean_dist`` and ``step_sq`` (trials × generations, see :class:`~madutils.montecarlo.SimResult`),
     read from the store one at a time on each access. :meth:`table` has the shape of :meth:`Runs.table`."""
 
-    def __init__(self, loops: dict[Any, LoopConfig], arrays: dict[Any, Mapping[str, np.ndarray]]):
-        self.loops, self._arrays = dict(loops), dict(arrays)
-
-    def __getitem__(self, label: Any) -> Mapping[str, np.ndarray]:
-        try:
-            return self._arrays[label]
-        except KeyError:
-            raise KeyError(f"no loop {label!r} in these runs; they are {list(self._arrays)}") from None
-
-    def __iter__(self) -> Iterator[Any]:
-        return iter(self._arrays)
-
-    def __len__(self) -> int:
-        return len(self._arrays)
+    def __init__(self, loops: dict[Any, LoopConfig], arrays: Mapping[Any, Mapping[str, np.ndarray]]):
+        super().__init__(arrays)
+        self.loops = dict(loops)
 
     def where(self, kind: str | None = None, **fields: Any) -> MonteCarloRuns:
         """The loops of ``kind`` with the given fields (``lam=0.9``, ``n_s=100``), as :meth:`Runs.where`."""
         chosen = [label for label, cfg in self.loops.items() if matches(cfg, kind, **fields)]
-        return MonteCarloRuns({k: self.loops[k] for k in chosen}, {k: self._arrays[k] for k in chosen})
+        return MonteCarloRuns({k: self.loops[k] for k in chosen}, {k: self[k] for k in chosen})
 
     def table(self, metrics: Sequence[str] | None = None) -> pd.DataFrame:
         """The tidy table of these loops, as :meth:`Runs.table`: one row per loop × generation × metric, with
@@ -422,10 +397,8 @@ class MonteCarloRuns(Mapping):
         ``metrics`` keeps only these arrays."""
         frames = []
         for label, cfg in self.loops.items():
-            arrays = self._arrays[label]
             name = f"{loop_label(cfg)} · n_ini={cfg.n_ini} · n_s={cfg.n_s}"
-            chosen = arrays if metrics is None else _Only(arrays, metrics)  # read one array at a time
-            frames.append(summarize_trials(chosen, loop=name, **asdict(cfg)))
+            frames.append(summarize_trials(self[label], metrics, loop=name, **asdict(cfg)))
         return pd.concat(frames, ignore_index=True)
 
 

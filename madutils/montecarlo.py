@@ -10,9 +10,10 @@ exact joint law and pools them, so a generation costs O(d³) per trial whatever 
 from __future__ import annotations
 
 import functools
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -263,13 +264,16 @@ def _simulate_samples(cfg: LoopConfig, d: int, trials: int, rng: np.random.Gener
     return tuple(out)
 
 
-def summarize_trials(arrays: dict[str, np.ndarray], **labels) -> pd.DataFrame:
-    """A tidy table of Monte Carlo results: one row per generation × metric with the mean over trials
-    (``value``), its standard error, the median and the 5 % / 95 % quantiles; ``labels`` (e.g. ``lam=0.9,
-    n_s=100``) become columns."""
+def summarize_trials(
+    arrays: Mapping[str, np.ndarray], metrics: Sequence[str] | None = None, **labels: Any
+) -> pd.DataFrame:
+    """A tidy table of Monte Carlo results: one row per generation × metric (every array, or those in
+    ``metrics``, each read from ``arrays`` only when its turn comes) with the mean over trials (``value``), its
+    standard error, the median and the 5 % / 95 % quantiles; ``labels`` (e.g. ``lam=0.9, n_s=100``) become
+    columns."""
     rows = []
-    for metric, values in arrays.items():
-        v = np.asarray(values, dtype=np.float64)
+    for metric in arrays if metrics is None else metrics:
+        v = np.asarray(arrays[metric], dtype=np.float64)
         q05, q50, q95 = np.quantile(v, [0.05, 0.5, 0.95], axis=0)
         frame = pd.DataFrame(
             {
