@@ -13,6 +13,7 @@ import torch
 
 from madutils import claims, prerequisites
 from madutils.prerequisites import PrerequisiteError
+from madutils.scales import GaussianMartingaleSizes, sizes
 
 Usage = namedtuple("Usage", "total used free")
 
@@ -81,7 +82,13 @@ def test_the_disk_estimate_of_notebook_01_is_what_its_monte_carlo_stores(tmp_pat
 def test_disk_estimate_follows_the_sizes():
     small = {nb: prerequisites.estimated_disk_gb(nb, "small") for nb in ("01", "02", "05", "06")}
     paper = {nb: prerequisites.estimated_disk_gb(nb, "paper") for nb in small}
-    assert all(paper[nb] > 10 * small[nb] for nb in small)
+    assert all(paper[nb] > small[nb] for nb in small)
+    m = {scale: sizes(GaussianMartingaleSizes, scale) for scale in ("small", "paper")}
+    for scale, sz in m.items():  # four float32 arrays of trials × generations for every (λ, n_s)
+        loops = len(sz.lams) * len(sz.n_ss)
+        assert prerequisites.estimated_disk_gb("01", scale) == pytest.approx(
+            loops * 4 * sz.trials * sz.generations * 4 / 1e9, rel=0.01
+        )
     assert 100 < paper["06"] < 200  # two seeds of 19 StyleGAN2 generations of 70,000 FFHQ images at 128 × 128
 
 
