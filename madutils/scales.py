@@ -228,7 +228,7 @@ _SIZES: dict[type, dict[str, object]] = {
         ),
         "paper": GaussianMartingaleSizes(
             d=2,
-            trials=20000,
+            trials=28000,  # at least small's trials
             generations=5000,
             lams=(1.0, 0.99, 0.95, 0.8),
             n_ss=(10, 100, 1000, 10000),
