@@ -737,13 +737,21 @@ def loop_workers(family: Family, jobs: int, workers: int | str = "auto") -> int:
     return jobs
 
 
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
 def _start_worker(threads: int, parent: int) -> None:
     import os
     import threading
 
     os.environ["MAD_THREADS"] = str(threads)
+    # the thread pools of libraries loaded later (scikit-learn's OpenMP and SciPy's OpenBLAS, first loaded by a
+    # family's fit) read these when they load; without them each of them took one thread per core in every
+    # worker, and two GMM loops side by side took 3.2 times as long (benchmarks/bench_gmm_workers.py)
+    for name in THREAD_VARIABLES:
+        os.environ[name] = str(threads)
     _set_threads(threads)
-    try:  # NumPy's BLAS too (metrics, t-SNE features); threadpoolctl comes with scikit-learn
+    try:  # the pools already loaded (NumPy's BLAS); threadpoolctl comes with scikit-learn
         from threadpoolctl import threadpool_limits
 
         threadpool_limits(threads)

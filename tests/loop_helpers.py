@@ -120,3 +120,14 @@ class FailingGaussianFamily(GaussianFamily):
         if lam == self.fail_lam:
             return super().sample(model, n - 1, lam, seed)  # one short: the next fit fails
         return super().sample(model, n, lam, seed)
+
+
+def thread_pools_after_a_fit() -> dict[str, int]:
+    """In a worker: the thread count of every thread pool (BLAS, OpenMP) loaded once scikit-learn's GMM has been fitted,
+    by library file."""
+    import numpy as np
+    from sklearn.mixture import GaussianMixture
+    from threadpoolctl import threadpool_info
+
+    GaussianMixture(2, random_state=0).fit(np.random.default_rng(0).normal(size=(200, 2)))
+    return {info["filepath"]: info["num_threads"] for info in threadpool_info()}

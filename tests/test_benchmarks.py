@@ -80,3 +80,12 @@ def test_uneven_loops_benchmark_stores_the_same_results_with_one_worker_per_loop
     out = run_benchmark("bench_uneven_loops.py", "--loops", "3", "--steps", "2", "--generations", "2")
     row = [line for line in out.splitlines() if line.startswith("| 2 cores")]
     assert len(row) == 1 and row[0].rstrip(" |").endswith("yes")
+
+
+@pytest.mark.slow
+def test_gmm_workers_benchmark_covers_the_same_modes_all_three_ways(monkeypatch):
+    """benchmarks/bench_gmm_workers.py end to end on two short GMM loops (the results, not the timing)."""
+    monkeypatch.setenv("MAD_THREADS", "2")  # two cores, whatever the machine has
+    out = run_benchmark("bench_gmm_workers.py", "--iterations", "3")
+    row = [line for line in out.splitlines() if line.startswith("| 2 cores")]
+    assert len(row) == 1 and row[0].rstrip(" |").endswith("True")

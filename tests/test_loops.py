@@ -8,6 +8,7 @@ from loop_helpers import (
     record_training_set,
     simulate,
     stored_runs,
+    thread_pools_after_a_fit,
     trace_hook,
 )
 
@@ -220,6 +221,22 @@ def test_loop_workers(monkeypatch):
         loop_workers(family, jobs=2, workers=0)
     with pytest.raises(ValueError, match="store"):
         run_loops(family, [LoopConfig(generations=2, n_ini=10, n_s=10)], GaussianSource.standard(2), store=None)
+
+
+def test_a_worker_keeps_the_thread_pools_that_load_after_it_starts_to_its_threads():
+    """A family's fit loads scikit-learn's OpenMP and SciPy's OpenBLAS only in the worker, after it has started:
+    they too run on the worker's share of the cores, so that loops side by side do not oversubscribe them."""
+    import os
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+
+    from madutils.loops import _start_worker
+
+    with ProcessPoolExecutor(
+        1, mp_context=get_context("spawn"), initializer=_start_worker, initargs=(1, os.getpid())
+    ) as p:
+        pools = p.submit(thread_pools_after_a_fit).result(timeout=300)
+    assert pools and all(n == 1 for n in pools.values()), pools
 
 
 def test_workers_run_their_family_without_its_own_progress_bars():
