@@ -31,6 +31,7 @@ from typing import Any, NamedTuple, Protocol
 import numpy as np
 import pandas as pd
 
+from . import plain
 from .store import Generation, MemoryRun, Run, Store, StoreError
 from .utils import (
     agree,
@@ -348,14 +349,19 @@ def check_evaluable(cfg: LoopConfig, evaluate: Evaluator | None) -> None:
 
 
 def check_finite(data: Any, what: str) -> None:
-    """Raise ``ValueError`` naming ``what`` when a floating array of ``data`` (an array, a tuple of arrays or a
-    dict of values) holds NaN or infinity."""
+    """Raise ``ValueError`` naming ``what`` when a value of ``data`` (an array, a tuple of arrays or a dict of
+    values) is not a number or an array of numbers (a text such as ``"nan"`` included), or holds NaN or
+    infinity."""
     items = data.items() if isinstance(data, dict) else enumerate(data if isinstance(data, tuple) else (data,))
     for name, value in items:
+        where = f"{name!r}" if isinstance(name, str) else f"array {name}"
         a = np.asarray(value)
+        if a.dtype.kind not in "biufc":
+            raise ValueError(
+                f"{what} returned {type(value).__name__} {value!r:.40} for {where}: return numbers or arrays of numbers"
+            )
         if a.dtype.kind in "fc" and not np.isfinite(a).all():
             bad = int(a.size - np.isfinite(a).sum())
-            where = f"{name!r}" if isinstance(name, str) else f"array {name}"
             raise ValueError(f"{what} returned non-finite values ({bad} of {a.size} in {where} are NaN or inf)")
 
 
@@ -388,13 +394,22 @@ class RunKey:
         """The run folder's name: the hash of the canonical configuration."""
         return config_key(canonical(self.config))
 
+    @property
+    def loop_name(self) -> str:
+        """The name of the lock that every run of this loop holds whatever its number of generations: two
+        processes that compute the same loop to different lengths take turns, and the second takes over what
+        the first stored (:meth:`other_length`) instead of computing the same generations again."""
+        loop = canonical(self.config)
+        loop["loop"]["generations"] = None
+        return f"loop-{config_key(loop)}"
+
     def open(self, store: Store) -> Run:
         """The run in ``store`` (its folder created on first use; a stored other configuration is an error)."""
-        return store.run(self.folder, self.config)
+        return store.run(self.folder, self.config, self.loop_name)
 
     def existing(self, store: Store) -> Run | None:
         """The run in ``store`` if it was created, without creating it."""
-        return store.existing(self.folder, self.config)
+        return store.existing(self.folder, self.config, self.loop_name)
 
     def other_length(self, store: Store) -> Run | None:
         """The most complete stored run of the same loop with another number of generations (None when there is
@@ -605,7 +620,13 @@ class Engine:
 
     def fit_first(self) -> Any:
         seed = derive_seed(self.cfg.seed, 1, "fit")
-        return self.fit(self.real_first(), seed, SHARED_FIRST, config_key(self.shared_first))
+        return self.checked(self.fit(self.real_first(), seed, SHARED_FIRST, config_key(self.shared_first)))
+
+    def checked(self, model: Any) -> Any:
+        """A model that is to be stored, after checking that it is plain data without NaN or infinity
+        (:func:`madutils.plain.check`; the error names the family and where in the model)."""
+        plain.check(model, f"the model of the family {getattr(self.family, 'name', type(self.family).__name__)!r}")
+        return model
 
     def shared_first_model(self) -> Any:
         """Generation 1, trained once for every loop that starts from the same real data (stored apart)."""
@@ -631,6 +652,8 @@ class Engine:
             data = data_concat([self.materialize(p, t) for p in cfg.composition(t)])
             model = self.fit(data, derive_seed(cfg.seed, t, "fit"), folder, f"{self.run.key}-gen-{t:03d}")
             del data  # the training set is not needed for sampling and evaluation
+        if self.keep_models and self.store is not None:
+            self.checked(model)  # stored with the generation: plain data, finite
         output = family.sample(model, cfg.n_out, cfg.lam, derive_seed(cfg.seed, t, "sample")) if cfg.n_out else None
         if output is not None:
             _check_output(family, output)

@@ -5,7 +5,7 @@ store.
 Layout (docs/design.md, "The store and its keys")::
 
     runs/<scale>/<folder>/<run-key>/config.json
-    runs/<scale>/<folder>/<run-key>/gen-001/{manifest.json, metrics.json, *.npy, model.pkl}
+    runs/<scale>/<folder>/<run-key>/gen-001/{manifest.json, metrics.json, *.npy, model.safetensors}
     runs/<scale>/<folder>/cache/<key>/...            single results (a Monte Carlo grid point, a shared fit)
 
 A generation folder is written under a temporary name and renamed into place when complete, so a killed process
@@ -14,26 +14,29 @@ holds the lock of their run (or cached result): every writer holds that lock whi
 system (or the file server's lock manager, on a shared disk) releases it only when the holder is gone, so a
 temporary folder found under the lock belongs to nobody. No process ever decides from a process id that a writer
 is gone: a reader on another machine, or in another PID namespace (a container), cannot see the writer's
-processes. Every file is listed with its size and sha256 in ``manifest.json``, which carries the checksum of its own
-listing; every read checks the file it reads against both, and a file that does not match is reported as
-corrupted, never silently used or deleted. A run's ``config.json`` is checked against the folder's name (the hash
-of the configuration) before the run is read or taken over. A run is computed under a per-run lock, so two
-processes never compute the same loop. A write that fails (a full disk) removes what it had written and says
-where, how much was needed and what to do.
+processes. Every file is listed with its size and sha256 in ``manifest.json``, which also says what the folder is
+(generation t of run <key>, or cached result <key>) and carries the checksum of all of that; every read checks
+the file it reads against it, and a file that does not match, or a folder that is not where its manifest says it
+belongs, is reported by name, never silently used or deleted. A run's ``config.json`` is checked against the
+folder's name (the hash of the configuration) before the run is read or taken over. Models, cached objects and
+training states are plain data (:mod:`madutils.plain`): reading them runs no code. A run is computed under a
+lock that its runs of every length share, so two processes never compute the same generations. A write that
+fails (a full disk) removes what it had written and says where, how much the result needed and what to do.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import io
 import json
 import os
-import pickle
 import re
 import shutil
 import socket
 import sys
+import time
 import uuid
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -42,6 +45,7 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
+from . import plain
 from .utils import canonical, config_key
 
 _NOT_COMPUTED = object()
@@ -69,44 +73,73 @@ def _write_json(path: Path, obj: Any) -> None:
     path.write_text(json.dumps(obj, indent=1, sort_keys=True, default=float) + "\n")
 
 
-def write_error(exc: OSError, path: Path, needed: int | None = None) -> StoreError:
-    """A failed write as an error that names the path and says what to do (for a full disk: the bytes needed and
-    free, and where to free space or move the results)."""
-    import errno
-
+def write_error(exc: OSError, path: Path, needed: int | None = None, what: str = "this result") -> StoreError:
+    """A failed write as an error that names the path and says what to do (for a full disk: the bytes ``what``
+    needs, the bytes free, and where to free space or move the results)."""
     if exc.errno in (errno.ENOSPC, errno.EDQUOT) or "requested and" in str(exc):
         existing = next((p for p in (path, *path.parents) if p.exists()), Path("."))
         try:
             free = shutil.disk_usage(existing).free
         except OSError:
             free = None
-        size = f"{needed:,} bytes needed, " if needed else ""
+        size = f"{what} needs about {needed:,} bytes, " if needed else ""
         room = f"{free:,} bytes free" if free is not None else "free space unknown"
         return StoreError(
-            f"no space left on the disk of {path} ({size}{room}); nothing was stored for this result. Free space on "
+            f"no space left on the disk of {path} ({size}{room}); nothing was stored for {what}. Free space on "
             "that disk (old runs under runs/<scale>/ can go) or point MAD_ROOT at a project folder on a disk with "
             "room, then rerun: what was stored before is kept"
         )
     return StoreError(
-        f"cannot write {path} ({exc.strerror or exc}); nothing was stored for this result. Make the folder "
+        f"cannot write {path} ({exc.strerror or exc}); nothing was stored for {what}. Make the folder "
         "writable or point MAD_ROOT at a writable project folder, then rerun"
     )
 
 
-def _manifest_digest(files: dict) -> str:
-    return hashlib.sha256(json.dumps(files, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+# The manifest of a published folder: its format, what it belongs to (the binding: generation t of run <key>, or
+# the cached result <key>), every file with its size and sha256, and the sha256 of all of that. Manifests of
+# format 1 (no format, no binding, stored models as pickles) are read only through `madutils.tools.migrate`.
+FORMAT = 2
+MIGRATE = "python -m madutils.tools.migrate"
+
+
+def _manifest_digest(fmt: Any, binding: Any, files: dict) -> str:
+    listing = {"format": fmt, "binding": binding, "files": files}
+    return hashlib.sha256(json.dumps(listing, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def manifest_bytes(binding: dict, files: dict) -> bytes:
+    """The manifest of a folder of format :data:`FORMAT` bound to ``binding`` that lists ``files``."""
+    digest = _manifest_digest(FORMAT, binding, files)
+    manifest = {"format": FORMAT, "binding": binding, "files": files, "listing_sha256": digest}
+    return json.dumps(manifest, indent=1, sort_keys=True).encode()
+
+
+def _describe_binding(binding: Any) -> str:
+    if isinstance(binding, dict) and "run" in binding:
+        return f"generation {binding.get('generation')} of run {binding['run']}"
+    if isinstance(binding, dict) and "cache" in binding:
+        return f"cached result {binding['cache']}"
+    return f"{binding!r}"
 
 
 class _AtomicFolder:
-    """Write files into a temporary sibling folder, then publish it with one rename."""
+    """Write files into a temporary sibling folder, then publish it with one rename. Its manifest binds it to
+    ``binding`` (:func:`manifest_bytes`); ``needed`` (the bytes of the whole result, when known) and ``what`` name
+    it in a full disk's error."""
 
-    def __init__(self, final: Path):
-        self.final = final
+    def __init__(self, final: Path, binding: dict, needed: int | None = None, what: str = "this result"):
+        self.final, self.binding, self.needed, self.what = final, binding, needed, what
         self.tmp = final.with_name(f".{final.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
         self.files: dict[str, dict] = {}
 
+    def _failed(self, exc: OSError, name: str, size: int) -> StoreError:
+        return write_error(exc, self.final / name, self.needed or size, self.what)
+
     def __enter__(self) -> _AtomicFolder:
-        self.tmp.mkdir(parents=True)
+        try:
+            self.tmp.mkdir(parents=True)
+        except OSError as exc:
+            raise self._failed(exc, "", 0) from None
         return self
 
     def add_bytes(self, name: str, data: bytes) -> None:
@@ -117,7 +150,7 @@ class _AtomicFolder:
                 f.flush()
                 os.fsync(f.fileno())
         except OSError as exc:
-            raise write_error(exc, self.final / name, len(data)) from None
+            raise self._failed(exc, name, len(data)) from None
         self.files[name] = {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
 
     def add_array(self, name: str, array: np.ndarray) -> None:
@@ -130,33 +163,47 @@ class _AtomicFolder:
                 f.flush()
                 os.fsync(f.fileno())
         except OSError as exc:
-            raise write_error(exc, self.final / (name + ".npy"), array.nbytes) from None
+            raise self._failed(exc, name + ".npy", array.nbytes) from None
         self.files[name + ".npy"] = {"bytes": path.stat().st_size, "sha256": _file_sha256(path)}
+
+    def add_link(self, name: str, src: Path, meta: dict) -> None:
+        """A file of another published folder, checked against ``meta`` before: as a hard link (a copy where the
+        file system has none)."""
+        try:
+            try:
+                os.link(src, self.tmp / name)
+            except OSError:
+                shutil.copy2(src, self.tmp / name)
+        except OSError as exc:
+            raise self._failed(exc, name, meta["bytes"]) from None
+        self.files[name] = dict(meta)
 
     def __exit__(self, exc_type, exc, tb) -> None:
         if exc_type is not None:
             shutil.rmtree(self.tmp, ignore_errors=True)
             return
         try:
-            manifest = {"files": self.files, "listing_sha256": _manifest_digest(self.files)}
-            self.add_bytes("manifest.json", json.dumps(manifest, indent=1, sort_keys=True).encode())
+            self.add_bytes("manifest.json", manifest_bytes(self.binding, self.files))
             _fsync_dir(self.tmp)
         except BaseException:
             shutil.rmtree(self.tmp, ignore_errors=True)
             raise
         try:
             os.rename(self.tmp, self.final)
-        except OSError:
+        except OSError as exc:
             # Another process published the same result first; the two are identical by construction.
             shutil.rmtree(self.tmp, ignore_errors=True)
             if not (self.final / "manifest.json").is_file():
-                raise
+                raise self._failed(exc, "", 0) from None
         _fsync_dir(self.final.parent)
 
 
-def _read_folder(folder: Path) -> dict[str, tuple[Path, dict]]:
-    """The files of a published folder with their manifest entries (size and sha256); the sizes are checked here,
-    each file's checksum when it is read (:func:`_read_checked`)."""
+class OldFormatError(StoreError):
+    """A folder stored by a version of madutils before format 2 (:data:`FORMAT`): read only by the migration."""
+
+
+def _read_manifest(folder: Path) -> tuple[dict, dict]:
+    """The parsed manifest of a published folder and its file listing, with nothing checked but its syntax."""
     manifest = folder / "manifest.json"
     hint = f"Delete {folder} (and, for a generation, every later generation of that run) so that it is recomputed."
     try:
@@ -165,9 +212,39 @@ def _read_folder(folder: Path) -> dict[str, tuple[Path, dict]]:
         files = {str(name): {"bytes": int(m["bytes"]), "sha256": str(m["sha256"])} for name, m in files.items()}
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise StoreError(f"stored file {manifest} cannot be read ({type(exc).__name__}: {exc}). {hint}") from None
-    # the listing's own checksum (manifests written before it existed have none)
-    if "listing_sha256" in stored and stored["listing_sha256"] != _manifest_digest(files):
+    return stored, files
+
+
+def _read_folder(folder: Path, binding: dict) -> dict[str, tuple[Path, dict]]:
+    """The files of a published folder with their manifest entries (size and sha256), after checking that the
+    manifest is of this format, matches its own checksum and is bound to ``binding`` (the folder was not copied,
+    moved or linked from another run, generation or cached result). The sizes are checked here, each file's
+    checksum when it is read (:func:`_read_checked`)."""
+    manifest = folder / "manifest.json"
+    hint = f"Delete {folder} (and, for a generation, every later generation of that run) so that it is recomputed."
+    stored, files = _read_manifest(folder)
+    if not isinstance(stored, dict) or ("format" not in stored and "binding" not in stored):
+        root = folder.parents[2] if len(folder.parents) > 2 else folder.parent
+        raise OldFormatError(
+            f"{folder} was stored by an older version of madutils (stored models were Python pickles, and a "
+            f"generation was not bound to its run). Run `{MIGRATE} {root}` once to bring the store to the current "
+            f"format (it says what it trusts before it changes anything), or delete {folder} so that it is "
+            "recomputed"
+        )
+    if stored.get("listing_sha256") != _manifest_digest(stored.get("format"), stored.get("binding"), files):
         raise StoreError(f"stored file {manifest} does not match its own checksum: it is corrupted. {hint}")
+    if stored["format"] != FORMAT:
+        raise StoreError(
+            f"{folder} was stored in format {stored['format']!r}, which this version of madutils (format {FORMAT}) "
+            f"cannot read: update madutils, or delete the folder so that it is recomputed"
+        )
+    if stored["binding"] != binding:
+        link = f" (a link to {folder.resolve()})" if folder.is_symlink() else ""
+        raise StoreError(
+            f"{folder}{link} is not {_describe_binding(binding)}: its manifest binds it to "
+            f"{_describe_binding(stored['binding'])}, so it was copied, moved or linked here from there. "
+            f"{hint}"
+        )
     out = {}
     for name, meta in files.items():
         path = folder / name
@@ -216,6 +293,28 @@ def _load_array(path: Path, meta: dict) -> np.ndarray:
     return np.load(path, mmap_mode="r", allow_pickle=False)
 
 
+def _load_plain(path: Path, meta: dict) -> Any:
+    """A stored model or object (:mod:`madutils.plain`: reading it runs no code), checked against its checksum."""
+    return _decode_plain(path, _read_checked(path, meta))
+
+
+def _decode_plain(path: Path, data: bytes) -> Any:
+    try:
+        return plain.loads(data)
+    except plain.UnknownClassError as exc:
+        raise StoreError(f"stored file {path} cannot be read in this process: {exc}") from None
+    except plain.NonFiniteError as exc:
+        raise StoreError(
+            f"stored file {path} holds NaN or infinity ({exc}), so it is not a usable result. Delete {path.parent} "
+            "(and, for a generation, every later generation of that run) so that it is recomputed"
+        ) from None
+    except plain.PlainFormatError as exc:
+        raise StoreError(
+            f"stored file {path} is not a plain-data file that can be read ({exc}). Delete {path.parent} (and, for "
+            "a generation, every later generation of that run) so that it is recomputed"
+        ) from None
+
+
 def _load_json(path: Path, meta: dict) -> Any:
     try:
         return json.loads(_read_checked(path, meta))
@@ -227,12 +326,17 @@ class Generation:
     """One stored generation: its metrics, arrays (synthetic output, features, grids) and optionally its model.
     Every file is checked against its manifest's checksum when it is read."""
 
-    def __init__(self, folder: Path):
+    def __init__(self, folder: Path, binding: dict):
         self.folder = folder
-        self.files = _read_folder(folder)
+        self.files = _read_folder(folder, binding)
         if "metrics.json" not in self.files:
             raise StoreError(f"generation {folder} stored no metrics.json; delete it so that it is recomputed")
         self.metrics: dict[str, float] = _load_json(*self.files["metrics.json"])
+        if not isinstance(self.metrics, dict) or not all(_is_metric(v) for v in self.metrics.values()):
+            raise StoreError(
+                f"generation {folder} stored metrics that are not finite numbers in metrics.json; delete it (and "
+                "every later generation of its run) so that it is recomputed"
+            )
 
     def array(self, name: str) -> np.ndarray:
         try:
@@ -258,50 +362,69 @@ class Generation:
                 raise _corrupted(path)
 
     def model(self) -> Any:
-        if "model.pkl" not in self.files:
+        if MODEL_FILE not in self.files:
+            _refuse_pickles(self.folder, self.files)
             raise KeyError(f"generation {self.folder} stored no model")
-        return _unpickle(_read_checked(*self.files["model.pkl"]))
+        return _load_plain(*self.files[MODEL_FILE])
 
 
-def _unpickle(data: bytes) -> Any:
-    import torch
-
-    return torch.load(io.BytesIO(data), map_location="cpu", weights_only=False)
+MODEL_FILE = "model.safetensors"  # a generation's model (madutils.plain)
+OBJECT_FILE = "object.safetensors"  # a cached object
 
 
-def _pickle_bytes(obj: Any) -> bytes:
-    import torch
+def _refuse_pickles(folder: Path, files: Mapping) -> None:
+    """A folder whose manifest lists a pickle where a model or object should be is refused by name: the store never
+    reads a pickle (reading one runs whatever code its writer put in it)."""
+    for name in files:
+        if name.endswith((".pkl", ".pickle", ".pt", ".pth")):
+            raise StoreError(
+                f"stored file {folder / name} is a pickle, which this store never reads (reading a pickle runs code "
+                f"that its writer put in it); models are stored as {MODEL_FILE}. Delete {folder} (and, for a "
+                "generation, every later generation of that run) so that it is recomputed"
+            )
 
-    buf = io.BytesIO()
-    torch.save(obj, buf, pickle_protocol=pickle.HIGHEST_PROTOCOL)
-    return buf.getvalue()
+
+def _is_metric(value: Any) -> bool:
+    """A metric is a finite real number (a bool counts as 0 or 1): never a text, never NaN or infinity."""
+    return (
+        not isinstance(value, (str, bytes))
+        and np.ndim(value) == 0
+        and np.asarray(value).dtype.kind in "biuf"
+        and bool(np.isfinite(value))
+    )
 
 
 class Checkpoint:
     """The state of one long training in progress (a StyleGAN2 generation at the paper scale takes hours), so that a
     killed run resumes from its last save instead of from the start of the generation.
 
-    ``save(state)`` writes the file atomically and then its SHA-256 beside it; ``load()`` returns ``None`` when no
-    complete checkpoint is there (a file without its checksum was cut short and is removed), the state when the
-    checksum matches, and otherwise raises :class:`StoreError` naming the file. ``clear()`` removes it once the
-    generation is stored. The path names the run and the generation, so a checkpoint is only read back for the
-    training it was written by; the state records that name as well and is checked against it."""
+    ``save(state)`` writes the state as plain data (:mod:`madutils.plain`: reading it runs no code) atomically and
+    then its SHA-256 beside it; ``load()`` returns ``None`` when no complete checkpoint is there (a file without
+    its checksum was cut short and is removed), the state when the checksum matches, and otherwise raises
+    :class:`StoreError` naming the file. ``clear()`` removes it once the generation is stored. The path names the
+    run and the generation, so a checkpoint is only read back for the training it was written by; the state
+    records that name as well and is checked against it."""
 
     def __init__(self, path: Path):
         self.path = Path(path)
         self.sum_path = self.path.with_name(self.path.name + ".sha256")
 
     def save(self, state: dict) -> None:
-        data = _pickle_bytes({"checkpoint": self.path.name, "state": state})
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        data = plain.dumps({"checkpoint": self.path.name, "state": state}, what=f"the training state {self.path}")
         self.sum_path.unlink(missing_ok=True)  # the old checksum goes first: a cut-short save is never trusted
         for target, payload in ((self.path, data), (self.sum_path, hashlib.sha256(data).hexdigest().encode())):
             tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
-            with open(tmp, "wb") as f:
-                f.write(payload)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, target)
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                with open(tmp, "wb") as f:
+                    f.write(payload)
+                    f.flush()
+                    os.fsync(f.fileno())
+                os.replace(tmp, target)
+            except OSError as exc:
+                tmp.unlink(missing_ok=True)
+                self.sum_path.unlink(missing_ok=True)
+                raise write_error(exc, target, len(data), "the training checkpoint") from None
 
     def load(self) -> dict | None:
         if not self.path.is_file():
@@ -315,7 +438,7 @@ class Checkpoint:
                 f"checkpoint {self.path} does not match its checksum (a corrupted file); delete it and "
                 f"{self.sum_path.name} to train this generation from its start"
             )
-        saved = _unpickle(data)
+        saved = _decode_plain(self.path, data)
         if not isinstance(saved, dict) or saved.get("checkpoint") != self.path.name:
             raise StoreError(
                 f"checkpoint {self.path} was written for another training; delete it and {self.sum_path.name}"
@@ -328,13 +451,24 @@ class Checkpoint:
 
 
 class Run:
-    """The folder of one loop run: ``config.json`` plus ``gen-NNN/`` folders."""
+    """The folder of one loop run: ``config.json`` plus ``gen-NNN/`` folders, each bound to this run and its
+    number. ``lock_name`` names the lock that every writer of this run holds (:meth:`lock`): by default the run's
+    own; a loop passes one that its runs of every length share, so that two writers of the same loop with
+    different lengths never compute the same generations."""
 
-    def __init__(self, path: Path, config: dict, key: str):
+    def __init__(self, path: Path, config: dict, key: str, lock_name: str | None = None):
         self.path, self.config, self.key = path, config, key
+        self.lock_name = lock_name or key
 
     def _gen_path(self, t: int) -> Path:
         return self.path / f"gen-{t:03d}"
+
+    def binding(self, t: int) -> dict:
+        """What the manifest of generation ``t`` of this run says it is."""
+        return {"run": self.key, "generation": t}
+
+    def _open(self, t: int) -> Generation:
+        return Generation(self._gen_path(t), self.binding(t))
 
     def completed(self) -> int:
         """The number of complete generations 1..m stored. It only reads: temporary folders of writers (alive or
@@ -351,7 +485,7 @@ class Run:
                 "Delete the generations after the first gap so that they are recomputed."
             )
         for t in gens:
-            Generation(self._gen_path(t))
+            self._open(t)
         return len(gens)
 
     def remove_temporary(self) -> int:
@@ -371,26 +505,33 @@ class Run:
         arrays: dict[str, np.ndarray] | None = None,
         model: Any = None,
     ) -> None:
-        """Store generation ``t`` atomically (temporary folder, then rename)."""
+        """Store generation ``t`` atomically (temporary folder, then rename). Its metrics must be finite numbers and
+        its model plain data without NaN or infinity (:mod:`madutils.plain`); otherwise nothing is written."""
         final = self._gen_path(t)
-        if final.exists():
+        if final.exists() or final.is_symlink():
             raise StoreError(
                 f"generation {final} is already stored; a run never overwrites a stored generation (was the run "
                 "computed by two processes without its lock?)"
             )
-        clean = {k: float(v) for k, v in (metrics or {}).items()}
-        with _AtomicFolder(final) as folder:
-            folder.add_bytes("metrics.json", json.dumps(clean, indent=1, sort_keys=True).encode())
-            for name, array in (arrays or {}).items():
-                folder.add_array(name, np.asarray(array))
+        bad = {k: v for k, v in (metrics or {}).items() if not _is_metric(v)}
+        if bad:
+            raise ValueError(f"metrics must be finite numbers; generation {t} has {bad}")
+        clean = json.dumps({k: float(v) for k, v in (metrics or {}).items()}, indent=1, sort_keys=True).encode()
+        arrays = {name: np.asarray(a) for name, a in (arrays or {}).items()}
+        stored_model = plain.dumps(model, what=f"the model of generation {t}") if model is not None else b""
+        needed = len(clean) + len(stored_model) + sum(a.nbytes + 128 for a in arrays.values())
+        with _AtomicFolder(final, self.binding(t), needed, f"generation {t}") as folder:
+            folder.add_bytes("metrics.json", clean)
+            for name, array in arrays.items():
+                folder.add_array(name, array)
             if model is not None:
-                folder.add_bytes("model.pkl", _pickle_bytes(model))
+                folder.add_bytes(MODEL_FILE, stored_model)
 
     def generation(self, t: int) -> Generation:
         path = self._gen_path(t)
         if not path.is_dir():
             raise StoreError(f"generation {t} of run {self.path} is not stored yet")
-        return Generation(path)
+        return self._open(t)
 
     def metrics(self) -> pd.DataFrame:
         """Tidy metrics of this run: one row per generation × metric (each read checked against its checksum)."""
@@ -404,31 +545,23 @@ class Run:
         """Take over generations ``completed() + 1 .. upto`` of ``donor``, a stored run of the same loop with
         another number of generations (:meth:`madutils.loops.RunKey.other_length`), as hard links (copies where the file
         system has none); each is published with one rename, like a computed generation. Returns how many were
-        taken. The caller holds this run's lock; the files stay checked against their checksums when read."""
+        taken. Each gets a manifest of its own, bound to this run. The caller holds this run's lock; the files stay
+        checked against their checksums when read."""
         start = self.completed() + 1
         upto = min(upto, donor.completed())
         for t in range(start, upto + 1):
             try:  # every file against its checksum: a damaged donor generation is computed again, not linked
-                Generation(donor._gen_path(t)).verify()
+                gen = donor._open(t)
+                gen.verify()
             except StoreError as exc:
                 print(f"not taking over generation {t} of {donor.path}: {exc}", file=sys.stderr, flush=True)
                 upto = t - 1
                 break
-            final = self._gen_path(t)
-            tmp = final.with_name(f".{final.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
-            tmp.mkdir(parents=True)
-            try:
-                for src in sorted(donor._gen_path(t).iterdir()):
-                    try:
-                        os.link(src, tmp / src.name)
-                    except OSError:
-                        shutil.copy2(src, tmp / src.name)
-                os.rename(tmp, final)
-            except BaseException:
-                shutil.rmtree(tmp, ignore_errors=True)
-                raise
-            _fsync_dir(self.path)
-            Generation(final)  # its manifest and file sizes, as for a computed generation
+            needed = sum(meta["bytes"] for _, meta in gen.files.values())
+            with _AtomicFolder(self._gen_path(t), self.binding(t), needed, f"generation {t}") as folder:
+                for name, (path, meta) in sorted(gen.files.items()):
+                    folder.add_link(name, path, meta)
+            self._open(t)  # its manifest and file sizes, as for a computed generation
         return max(0, upto - start + 1)
 
     @contextlib.contextmanager
@@ -436,7 +569,7 @@ class Run:
         """Hold this run for one process: a second process that asks for it waits (and says so) until the first
         is done, then resumes after what the first stored. The operating system releases the lock when the
         holder dies, so a killed process never blocks a run."""
-        with _lock(self.path / ".lock", f"run {self.path}"):
+        with _lock(self.path.parent / f".{self.lock_name}.lock", f"run {self.path}"):
             yield
 
 
@@ -545,13 +678,19 @@ class Store:
 
     # -- loop runs ------------------------------------------------------------------------------------------------
 
-    def run(self, folder: str, config: Any) -> Run:
+    def run(self, folder: str, config: Any, lock_name: str | None = None) -> Run:
         """The run folder of a configuration under ``runs/<scale>/<folder>/`` (created on first use). A folder
-        whose stored configuration differs from ``config`` is an error, never reused."""
+        whose stored configuration differs from ``config`` is an error, never reused. ``lock_name``: see
+        :class:`Run`."""
         canon = canonical(config)
         key = config_key(canon)
         path = self.root / folder / key
         stored = path / "config.json"
+        if path.is_symlink() and not path.exists():
+            raise StoreError(
+                f"run folder {path} is a link to {os.readlink(path)}, which does not exist (moved or deleted). "
+                "Restore what it pointed to, or remove the link so that the run is computed here"
+            )
         if stored.is_file():
             try:
                 old = json.loads(stored.read_text())
@@ -571,14 +710,14 @@ class Store:
             except OSError as exc:
                 with contextlib.suppress(OSError):
                     tmp.unlink()
-                raise write_error(exc, stored) from None
-        return Run(path, canon, key)
+                raise write_error(exc, stored, what="the run's configuration") from None
+        return Run(path, canon, key, lock_name)
 
-    def existing(self, folder: str, config: Any) -> Run | None:
+    def existing(self, folder: str, config: Any, lock_name: str | None = None) -> Run | None:
         """The run folder of ``config`` if it was created (checked as :meth:`run` checks it), else ``None``: for
         readers that must not create folders."""
         path = self.root / folder / config_key(canonical(config))
-        return self.run(folder, config) if (path / "config.json").is_file() else None
+        return self.run(folder, config, lock_name) if (path / "config.json").is_file() else None
 
     def most_complete(self, folder: str, accept: Callable[[dict], bool]) -> Run | None:
         """The stored run under ``folder`` whose configuration ``accept`` takes (its ``config.json`` as parsed), with
@@ -635,12 +774,14 @@ class Store:
 
         def write(f: _AtomicFolder) -> None:
             arrays = compute()
-            for name, array in (codec.encode(arrays) if codec is not None else arrays).items():
-                f.add_array(name, np.asarray(array))
+            arrays = {n: np.asarray(a) for n, a in (codec.encode(arrays) if codec is not None else arrays).items()}
+            f.needed = sum(a.nbytes + 128 for a in arrays.values())
+            for name, array in arrays.items():
+                f.add_array(name, array)
 
         path = self._cache_folder(folder, config)
         self._compute_once(path, config, write)
-        files = _read_folder(path)
+        files = _read_folder(path, {"cache": path.name})
         self._check_cached_config(path, files, config)
         stored = {n[:-4]: _load_array(*f) for n, f in files.items() if n.endswith(".npy")}
         return codec.decode(stored) if codec is not None else stored
@@ -649,22 +790,29 @@ class Store:
         """Whether the cached result of ``config`` under ``folder`` is published (see :meth:`cached_object`)."""
         return (self._cache_folder(folder, config) / "manifest.json").is_file()
 
-    def cached_object(self, folder: str, config: Any, compute: Callable[[], Any]) -> Any:
+    def cached_object(self, folder: str, config: Any, compute: Callable[[], Any], what: str = "the object") -> Any:
         """An object (a fitted model) computed once per configuration, e.g. the generation-1 model that every
-        loop with the same real data shares."""
+        loop with the same real data shares. It is stored as plain data (:mod:`madutils.plain`: reading it runs no
+        code); an object that is not plain data or holds NaN or infinity is refused by name (``what``), and
+        nothing is stored."""
 
         def write(f: _AtomicFolder) -> Any:
             value = compute()
-            f.add_bytes("object.pkl", _pickle_bytes(value))
+            data = plain.dumps(value, what=what)
+            f.needed = len(data)
+            f.add_bytes(OBJECT_FILE, data)
             return value
 
         path = self._cache_folder(folder, config)
         computed = self._compute_once(path, config, write)
         if computed is not _NOT_COMPUTED:
             return computed
-        files = _read_folder(path)
+        files = _read_folder(path, {"cache": path.name})
         self._check_cached_config(path, files, config)
-        return _unpickle(_read_checked(*files["object.pkl"]))
+        if OBJECT_FILE not in files:
+            _refuse_pickles(path, files)
+            raise StoreError(f"cached result {path} holds no {OBJECT_FILE}; delete it so that it is recomputed")
+        return _load_plain(*files[OBJECT_FILE])
 
     @staticmethod
     def _compute_once(path: Path, config: Any, write: Callable[[_AtomicFolder], Any]) -> Any:
@@ -679,7 +827,7 @@ class Store:
             # under the lock: temporary folders of this result belong to killed writers
             for tmp in path.parent.glob(f".{path.name}.tmp-*"):
                 shutil.rmtree(tmp, ignore_errors=True)
-            with _AtomicFolder(path) as f:
+            with _AtomicFolder(path, {"cache": path.name}, what=f"the cached result {path.name}") as f:
                 f.add_bytes("config.json", json.dumps(canonical(config), sort_keys=True).encode())
                 return write(f)
 
@@ -704,36 +852,91 @@ class Store:
         return path
 
 
+def _pid_namespace() -> str:
+    try:
+        return os.readlink("/proc/self/ns/pid")
+    except OSError:
+        return ""
+
+
+def _holder() -> bytes:
+    """Who holds a lock, written into the lock file for the processes that wait for it."""
+    since = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
+    return json.dumps(
+        {"pid": os.getpid(), "host": socket.gethostname(), "pid_namespace": _pid_namespace(), "since": since}
+    ).encode()
+
+
+def _describe_holder(text: bytes) -> str:
+    """The holder of a lock in words, as seen from this process: a process id means nothing to a process on
+    another machine or in another PID namespace (a container), so the message says where the holder runs."""
+    try:
+        h = json.loads(text)
+        pid, host, ns, since = int(h["pid"]), str(h["host"]), str(h["pid_namespace"]), str(h["since"])
+    except (ValueError, KeyError, TypeError):
+        return "another process"
+    if host != socket.gethostname():
+        where = f"on the machine {host}"
+    elif ns != _pid_namespace():
+        where = f"in another PID namespace (a container) on {host}"
+    else:
+        where = "on this machine"
+    return f"process {pid} {where} (since {since})"
+
+
 @contextlib.contextmanager
 def _lock(lock_path: Path, what: str):
-    """An exclusive lock between processes on ``lock_path`` (``fcntl.flock``): the second process says that it
-    waits for the first, then waits. A folder this process cannot write (a read-only copy of finished results)
-    is read without a lock, since nothing will be computed in it."""
+    """An exclusive lock between processes on ``lock_path`` (``fcntl.flock``): the second process says who holds
+    it and waits. The holder removes the lock file when it is done (while it still holds it; a process that was
+    waiting on the removed file then locks the path anew), so no lock files stay behind, empty or not; a killed
+    holder's file stays until the next holder is done. Who holds it is written into the file when the disk has
+    room: a full disk never stops a lock, it only leaves the waiters without a name."""
     try:
-        handle = open(lock_path, "a+")  # noqa: SIM115 - closed below
-    except OSError as exc:
-        raise StoreError(
-            f"cannot lock {what} ({exc.strerror}: {lock_path}); the result is not stored yet and must be computed, "
-            "which needs a writable runs folder (make it writable or point MAD_ROOT elsewhere)"
-        ) from None
-    with handle:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX: no cross-process lock
+        yield
+        return
+    while True:
         try:
-            import fcntl
-        except ImportError:  # pragma: no cover - not POSIX: no cross-process lock
-            yield
-            return
+            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o666)
+        except OSError as exc:
+            raise _lock_error(exc, lock_path, what) from None
         try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.seek(0)
-            holder = handle.read().strip() or "another process"
-            print(f"{what} is being computed by {holder}; waiting for it to finish", file=sys.stderr, flush=True)
-            fcntl.flock(handle, fcntl.LOCK_EX)
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f"process {os.getpid()} on {socket.gethostname()}")
-        handle.flush()
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = _describe_holder(os.pread(fd, 4096, 0))
+                print(f"{what} is being computed by {holder}; waiting for it to finish", file=sys.stderr, flush=True)
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                now, mine = os.stat(lock_path), os.fstat(fd)
+                same = (now.st_dev, now.st_ino) == (mine.st_dev, mine.st_ino)
+            except FileNotFoundError:
+                same = False
+        except BaseException:
+            os.close(fd)
+            raise
+        if same:
+            break
+        os.close(fd)  # its holder removed the file we waited on: lock the path again
+    try:
         try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, _holder(), 0)
+        except OSError:  # a full disk: the lock holds without the name
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, 0)
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(lock_path)  # still held: nobody else holds this file
+        os.close(fd)
+
+
+def _lock_error(exc: OSError, lock_path: Path, what: str) -> StoreError:
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return write_error(exc, lock_path, what=f"the lock of {what}")
+    return StoreError(
+        f"cannot lock {what} ({exc.strerror}: {lock_path}); the result is not stored yet and must be computed, "
+        "which needs a writable runs folder (make it writable or point MAD_ROOT elsewhere)"
+    )

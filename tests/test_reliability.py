@@ -55,11 +55,11 @@ def test_a_corrupted_array_or_model_is_an_error_when_it_is_read(tmp_path):
     gen = run.generation(1)  # sizes agree: opening works, reading the array does not
     with pytest.raises(StoreError, match="output.npy does not match"):
         gen.array("output")
-    model = run.path / "gen-003" / "model.pkl"
+    model = run.path / "gen-003" / "model.safetensors"
     blob = bytearray(model.read_bytes())
     blob[len(blob) // 2] ^= 1
     model.write_bytes(bytes(blob))
-    with pytest.raises(StoreError, match="model.pkl does not match"):
+    with pytest.raises(StoreError, match="model.safetensors does not match"):
         run.generation(3).model()
 
 
@@ -74,18 +74,22 @@ def test_a_cached_result_is_checked_against_its_configuration(tmp_path):
     np.testing.assert_array_equal(a["x"], np.arange(3))
 
 
-def test_reading_a_finished_result_takes_no_lock(tmp_path):
+def test_reading_a_finished_result_takes_no_lock_and_no_lock_file_stays(tmp_path, monkeypatch):
+    from madutils import store as store_module
+
     store = Store(tmp_path)
     store.cached_arrays("mc", {"n": 1}, lambda: {"x": np.arange(3)})
-    for lock in (tmp_path / "mc" / "cache").glob(".*.lock"):
-        lock.unlink()
+    _loop(tmp_path)
+    assert not list(tmp_path.rglob("*.lock"))  # each holder removes its lock file when it is done
+
+    def no_lock(*args):
+        raise AssertionError("a finished result was read under a lock")
+
+    monkeypatch.setattr(store_module, "_lock", no_lock)
     calls = []
     store.cached_arrays("mc", {"n": 1}, lambda: calls.append(1) or {"x": np.arange(3)})
-    assert calls == [] and not list((tmp_path / "mc" / "cache").glob(".*.lock"))
-    run = _loop(tmp_path / "r").run
-    (run.path / ".lock").unlink()
-    _loop(tmp_path / "r")  # complete: read without taking the run's lock
-    assert not (run.path / ".lock").exists()
+    assert calls == []
+    _loop(tmp_path)  # complete: read without taking the run's lock
 
 
 @dataclass(frozen=True)
@@ -304,7 +308,7 @@ from madutils.store import Store, _AtomicFolder
 root = Path({root!r})
 run = Store(root).run("exp", {{"a": 1}})
 with run.lock():
-    with _AtomicFolder(run.path / "gen-001") as f:
+    with _AtomicFolder(run.path / "gen-001", run.binding(1)) as f:
         f.add_bytes("metrics.json", b"{{}}")
         (root / "ready").touch()
         deadline = time.time() + 60
@@ -463,14 +467,14 @@ def test_a_corrupted_shared_first_generation_names_its_file_and_the_advice_works
 
     store = Store(tmp_path)
     _gaussian_loop(store, 2, lam=1.0, evaluate=trace_hook)
-    (obj,) = (tmp_path / "shared-first-generation" / "cache").glob("*/object.pkl")
+    (obj,) = (tmp_path / "shared-first-generation" / "cache").glob("*/object.safetensors")
     blob = bytearray(obj.read_bytes())
     blob[len(blob) // 2] ^= 1
     obj.write_bytes(bytes(blob))
     with pytest.raises(LoopError) as err:
         _gaussian_loop(store, 2, lam=0.5, evaluate=trace_hook)  # another loop that shares generation 1
     text = str(err.value)
-    assert "object.pkl does not match the checksum" in text and f"Delete {obj.parent}" in text
+    assert "object.safetensors does not match the checksum" in text and f"Delete {obj.parent}" in text
     assert "Generations 1..0" not in text and "resumes" not in text
     shutil.rmtree(obj.parent)
     assert _gaussian_loop(store, 2, lam=0.5, evaluate=trace_hook).run.completed() == 2
@@ -497,7 +501,9 @@ def test_a_full_disk_names_the_path_and_the_bytes_and_leaves_no_temporary_files(
     store = Store(tmp_path)
     _gaussian_loop(store, 1, evaluate=trace_hook)
     monkeypatch.setattr(store_module.np, "save", full)
-    with pytest.raises(StoreError, match=r"no space left on the disk of .*gen-002/output.npy \(320 bytes needed, "):
+    with pytest.raises(
+        StoreError, match=r"no space left on the disk of .*gen-002/output.npy \(generation 2 needs about 506 bytes, "
+    ):
         _gaussian_loop(store, 3, evaluate=trace_hook)
     monkeypatch.setattr(
         store_module.np, "save", lambda *a, **k: (_ for _ in ()).throw(OSError("31360 requested and 28544 written"))
@@ -525,3 +531,434 @@ def test_reproduce_refuses_an_unknown_mad_scale():
     env = dict(os.environ, MAD_SCALE="bogus")
     out = subprocess.run(["bash", "reproduce.sh"], cwd=ROOT, capture_output=True, text=True, env=env)
     assert out.returncode == 2 and "unknown scale 'bogus' (from --scale or MAD_SCALE)" in out.stderr
+
+
+# -- a shared store runs no one's code and serves no generation out of place -------------------------------------
+
+
+class Payload:
+    """A pickle that runs a command when it is read: what anyone who can write a shared store could plant."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def _plant(folder: Path, name: str, data: bytes, binding: dict) -> None:
+    """Replace a stored file and recompute the folder's manifest and its checksum, as a writer of the store can."""
+    import hashlib
+
+    from madutils.store import manifest_bytes
+
+    (folder / name).write_bytes(data)
+    files = {
+        p.name: {"bytes": p.stat().st_size, "sha256": hashlib.sha256(p.read_bytes()).hexdigest()}
+        for p in sorted(folder.iterdir())
+        if p.name != "manifest.json"
+    }
+    (folder / "manifest.json").write_bytes(manifest_bytes(binding, files))
+
+
+def _payloads(marker: Path) -> dict[str, bytes]:
+    """Bytes that would run a command if a reader executed what they name: a pickle (plain and through
+    torch.save), and plain-data files whose tree names a function, an unregistered class and a registered class
+    with a field it does not have."""
+    import io
+    import pickle
+
+    import safetensors.numpy
+    import torch
+
+    buf = io.BytesIO()
+    torch.save(Payload(marker), buf)
+
+    def tree(node):
+        meta = json.dumps({"format": "madutils-plain-1", "tree": node})
+        return safetensors.numpy.save({}, metadata={"madutils": meta})
+
+    command = {"command": {"tuple": [f"touch {marker}"]}}
+    return {
+        "pickle": pickle.dumps(Payload(marker)),
+        "torch.save": buf.getvalue(),
+        "os.system": tree({"object": "posix:system", "fields": command}),
+        "madutils function": tree({"object": "madutils.utils:canonical", "fields": {"obj": 1}}),
+        "unregistered": tree({"object": "subprocess:Popen", "fields": {"args": f"touch {marker}"}}),
+        "extra field": tree(
+            {"object": "madutils.models.gaussian:GaussianModel", "fields": {"mu": 1, "cov": 2, "x": 3}}
+        ),
+    }
+
+
+def test_a_planted_payload_in_any_stored_model_object_or_checkpoint_runs_nothing_and_is_refused(tmp_path):
+    from madutils.store import Checkpoint
+
+    marker = tmp_path / "ran"
+    store = Store(tmp_path / "runs")
+    run = _gaussian_loop(store, 3, store_models=True, evaluate=trace_hook).run
+    (cached,) = (tmp_path / "runs" / "shared-first-generation" / "cache").glob("*/object.safetensors")
+    for kind, data in _payloads(marker).items():
+        _plant(run.path / "gen-002", "model.safetensors", data, run.binding(2))
+        with pytest.raises(StoreError, match=r"gen-002/model.safetensors (is not a plain-data|cannot be read)"):
+            run.generation(2).model()
+        _plant(cached.parent, "object.safetensors", data, {"cache": cached.parent.name})
+        with pytest.raises(LoopError, match=r"object.safetensors (is not a plain-data|cannot be read)"):
+            _gaussian_loop(store, 2, lam=0.5, evaluate=trace_hook)  # a loop that shares generation 1
+        checkpoint = Checkpoint(tmp_path / "checkpoints" / "x.safetensors")
+        checkpoint.path.parent.mkdir(exist_ok=True)
+        checkpoint.path.write_bytes(data)
+        checkpoint.sum_path.write_text(__import__("hashlib").sha256(data).hexdigest())
+        with pytest.raises(StoreError, match=r"x.safetensors (is not a plain-data|cannot be read)"):
+            checkpoint.load()
+        assert not marker.exists(), f"reading a planted {kind} ran its command"
+    # a manifest that lists a pickle where the model should be
+    (run.path / "gen-003" / "model.safetensors").unlink()
+    _plant(run.path / "gen-003", "model.pkl", _payloads(marker)["torch.save"], run.binding(3))
+    with pytest.raises(StoreError, match=r"gen-003/model.pkl is a pickle, which this store never reads"):
+        run.generation(3).model()
+    assert not marker.exists()
+
+
+def _old_format(folder: Path) -> None:
+    """Rewrite a folder as an older madutils stored it: the model pickled, a manifest without format or binding."""
+    import hashlib
+    import io
+
+    import torch
+
+    from madutils import plain
+
+    for new, old in (("model.safetensors", "model.pkl"), ("object.safetensors", "object.pkl")):
+        if (folder / new).exists():
+            buf = io.BytesIO()
+            torch.save(plain.loads((folder / new).read_bytes()), buf)
+            (folder / old).write_bytes(buf.getvalue())
+            (folder / new).unlink()
+    files = {
+        p.name: {"bytes": p.stat().st_size, "sha256": hashlib.sha256(p.read_bytes()).hexdigest()}
+        for p in sorted(folder.iterdir())
+        if p.name != "manifest.json"
+    }
+    digest = hashlib.sha256(json.dumps(files, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+    (folder / "manifest.json").write_text(json.dumps({"files": files, "listing_sha256": digest}))
+
+
+def test_an_older_store_is_read_only_through_the_migration_which_says_what_it_trusts(tmp_path):
+    from madutils.tools.migrate import migrate
+
+    root = tmp_path / "runs"
+    store = Store(root)
+    run = _gaussian_loop(store, 3, store_models=True, evaluate=trace_hook).run
+    before = run.metrics()
+    folders = [run.path / f"gen-{t:03d}" for t in (1, 2, 3)] + list((root / "shared-first-generation").glob("cache/*"))
+    for folder in folders:
+        _old_format(folder)
+    with pytest.raises(StoreError, match=r"stored by an older version of madutils .*python -m madutils.tools.migrate"):
+        run.completed()
+    # a payload planted in the old store: the migration without --trust reads no pickle
+    marker = tmp_path / "ran"
+    import io
+
+    import torch
+
+    buf = io.BytesIO()
+    torch.save(Payload(marker), buf)
+    (run.path / "gen-002" / "model.pkl").write_bytes(buf.getvalue())
+    _old_format(run.path / "gen-002")
+    out = io.StringIO()
+    report = migrate(root, trust=False, out=out)
+    assert not marker.exists() and len(report.folders) == 4 and len(report.pickles) == 4
+    assert "Nothing was changed" in out.getvalue() and "runs whatever code" in out.getvalue()
+    with pytest.raises(StoreError, match="older version"):
+        run.completed()
+    # with --trust it reads the pickles: the planted one runs, which is what trusting a store means
+    out = io.StringIO()
+    report = migrate(root, trust=True, out=out)
+    assert report.migrated == 4 and not report.problems and marker.exists()
+    assert "4 folders and checkpoints migrated to format 2" in out.getvalue()
+    assert migrate(root, trust=False, out=io.StringIO()).folders == []  # done: nothing left to migrate
+    shutil_rmtree(run.path / "gen-002")  # what the payload left there is no model: recomputed
+    shutil_rmtree(run.path / "gen-003")
+    again = _gaussian_loop(store, 3, store_models=True, evaluate=trace_hook)
+    assert again.run.completed() == 3 and again.metrics().value.tolist() == before.value.tolist()
+    assert np.isfinite(again.model(1).mu).all() and not list(root.rglob("*.pkl"))
+
+
+def shutil_rmtree(path):
+    import shutil
+
+    shutil.rmtree(path)
+
+
+def test_a_generation_copied_swapped_or_linked_from_elsewhere_is_refused_naming_both_runs(tmp_path):
+    import shutil
+
+    store = Store(tmp_path)
+    one = _gaussian_loop(store, 3, seed=1, evaluate=trace_hook).run
+    two = _gaussian_loop(store, 3, seed=2, evaluate=trace_hook).run
+    mine = one.path / "gen-002"
+    # seed 2's generation 2 copied over seed 1's
+    shutil.rmtree(mine)
+    shutil.copytree(two.path / "gen-002", mine)
+    with pytest.raises(
+        StoreError, match=rf"{mine} is not generation 2 of run {one.key}: .*generation 2 of run {two.key}"
+    ):
+        one.completed()
+    with pytest.raises(StoreError, match=rf"generation 2 of run {two.key}"):
+        _gaussian_loop(store, 3, seed=1, evaluate=trace_hook)
+    # a longer loop does not take it over: it computes from there
+    longer = _gaussian_loop(store, 4, seed=1, evaluate=trace_hook)
+    reference = _gaussian_loop(Store(tmp_path / "ref"), 4, seed=1, evaluate=trace_hook)
+    assert longer.metrics().value.tolist() == reference.metrics().value.tolist()
+    # two generations swapped
+    shutil.rmtree(mine)
+    shutil.rmtree(one.path / "gen-003")
+    one = _gaussian_loop(store, 3, seed=1, evaluate=trace_hook).run
+    os.rename(one.path / "gen-002", one.path / "swap")
+    os.rename(one.path / "gen-003", one.path / "gen-002")
+    os.rename(one.path / "swap", one.path / "gen-003")
+    with pytest.raises(
+        StoreError, match=rf"gen-002 is not generation 2 of run {one.key}: .*generation 3 of run {one.key}"
+    ):
+        one.completed()
+    # a generation linked to another run's
+    shutil.rmtree(one.path / "gen-002")
+    shutil.rmtree(one.path / "gen-003")
+    os.symlink(two.path / "gen-002", one.path / "gen-002")
+    with pytest.raises(
+        StoreError, match=rf"gen-002 \(a link to .*{two.key}/gen-002\) is not generation 2 of run {one.key}"
+    ):
+        one.generation(2)
+
+
+@dataclass(frozen=True)
+class NaNFirstFamily(GaussianFamily):
+    """The Gaussian family whose every fit returns NaN parameters while ``BROKEN`` holds (generation 1 included)."""
+
+    name: str = "nan-first"
+
+    def fit(self, data, seed):
+        model = super().fit(data, seed)
+        if BROKEN:
+            model.mu[:] = np.nan
+        return model
+
+
+def test_a_non_finite_generation_1_is_never_cached_and_a_fixed_family_completes(tmp_path, monkeypatch):
+    store = Store(tmp_path)
+    cfg = LoopConfig(generations=2, n_ini=20, n_s=20, seed=1)
+    source = GaussianSource.standard(2)
+    with pytest.raises(LoopError, match=r"generation 1 .*the model of the family 'nan-first' holds non-finite .* mu"):
+        run_loop(NaNFirstFamily(), cfg, source, store=store, progress=False)
+    assert not list((tmp_path / "shared-first-generation").rglob("object.safetensors"))
+    monkeypatch.setattr(sys.modules[__name__], "BROKEN", False)  # the family is fixed; its key is the same
+    assert run_loop(NaNFirstFamily(), cfg, source, store=store, progress=False).run.completed() == 2
+
+
+def test_a_non_finite_cached_model_names_its_file_and_the_advice_works(tmp_path):
+    """A generation 1 cached by an older version without the finiteness check is named when it is read."""
+    import shutil
+
+    from madutils import plain
+
+    store = Store(tmp_path)
+    _gaussian_loop(store, 2, lam=1.0, evaluate=trace_hook)
+    (obj,) = (tmp_path / "shared-first-generation" / "cache").glob("*/object.safetensors")
+    model = plain.loads(obj.read_bytes())
+    model.mu[:] = 0.0
+    data = bytearray(plain.dumps(model))
+    zero = np.zeros(2).tobytes()
+    at = bytes(data).rindex(zero)
+    data[at : at + 16] = np.full(2, np.nan).tobytes()
+    _plant(obj.parent, "object.safetensors", bytes(data), {"cache": obj.parent.name})
+    with pytest.raises(LoopError, match=rf"object.safetensors holds NaN or infinity .*Delete {obj.parent}"):
+        _gaussian_loop(store, 2, lam=0.5, evaluate=trace_hook)
+    shutil.rmtree(obj.parent)
+    assert _gaussian_loop(store, 2, lam=0.5, evaluate=trace_hook).run.completed() == 2
+
+
+@dataclass(frozen=True)
+class TextHook:
+    def __call__(self, model, output, t):
+        return {"m": "nan"}
+
+
+def test_a_fresh_loop_without_output_stores_no_non_finite_model_and_text_metrics_are_refused(tmp_path):
+    store = Store(tmp_path)
+    cfg = LoopConfig(generations=3, n_ini=20, n_s=0, real="fresh", n_r=21, seed=1)  # n_s = 0: no output drawn
+    with pytest.raises(LoopError, match=r"generation 2 .*the model of the family 'nan-gaussian' holds non-finite"):
+        run_loop(NaNFamily(), cfg, GaussianSource.standard(2), store=store, store_models=True, progress=False)
+    assert not list(tmp_path.rglob("gen-002"))
+    with pytest.raises(LoopError, match=r"the evaluation hook TextHook returned str 'nan' for 'm'"):
+        _gaussian_loop(store, 2, evaluate=TextHook())
+    (run,) = [p.parent for p in (tmp_path / "loop").glob("*/config.json") if "TextHook" in p.read_text()]
+    with pytest.raises(ValueError, match="metrics must be finite numbers"):
+        Store(tmp_path).run("loop", json.loads((run / "config.json").read_text())).write_generation(1, {"m": "nan"})
+    assert not list(run.glob("gen-*"))
+
+
+def test_a_full_disk_at_the_lock_names_the_path_and_leaves_no_lock_file(tmp_path, monkeypatch):
+    import errno
+
+    from madutils import store as store_module
+
+    real_open, real_pwrite = os.open, os.pwrite
+
+    def no_new_lock(path, flags, *args):
+        if str(path).endswith(".lock"):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_open(path, flags, *args)
+
+    store = Store(tmp_path)
+    monkeypatch.setattr(store_module.os, "open", no_new_lock)
+    with pytest.raises(StoreError, match=r"no space left on the disk of .*\.lock \(.* bytes free\); .*MAD_ROOT"):
+        store.cached_arrays("mc", {"n": 1}, lambda: {"x": np.zeros(40)})
+    with pytest.raises(StoreError, match=r"no space left on the disk of .*loop-[0-9a-f]+\.lock"):
+        _gaussian_loop(store, 2, evaluate=trace_hook)
+    monkeypatch.setattr(store_module.os, "open", real_open)
+    _gaussian_loop(store, 1, evaluate=trace_hook)
+
+    def full(fd, data, offset):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(store_module.os, "pwrite", full)  # the lock file is made, its holder's name cannot be written
+    monkeypatch.setattr(store_module.np, "save", lambda *a, **k: full(0, b"", 0))
+    with pytest.raises(
+        StoreError, match=r"gen-002/output.npy \(generation 2 needs about 506 bytes, [0-9,]+ bytes free"
+    ):
+        _gaussian_loop(store, 3, evaluate=trace_hook)
+    monkeypatch.setattr(store_module.os, "pwrite", real_pwrite)
+    assert not list(tmp_path.rglob("*.lock")) and not [p for p in tmp_path.rglob("*") if ".tmp-" in p.name]
+
+
+def test_a_renamed_listing_checksum_is_not_an_old_manifest(tmp_path):
+    run = _gaussian_loop(Store(tmp_path), 2, evaluate=trace_hook).run
+    manifest = run.path / "gen-002" / "manifest.json"
+    manifest.write_text(manifest.read_text().replace("listing_sha256", "listing_sha257"))
+    with pytest.raises(StoreError, match=r"gen-002/manifest.json does not match its own checksum"):
+        run.completed()
+
+
+def test_a_dangling_link_of_a_run_folder_is_named_as_such(tmp_path):
+    store = Store(tmp_path)
+    run = _gaussian_loop(store, 2, evaluate=trace_hook).run
+    moved = tmp_path / "elsewhere"
+    os.rename(run.path, moved)
+    os.symlink(moved, run.path)
+    moved.rename(tmp_path / "gone")
+    with pytest.raises(StoreError, match=rf"run folder {run.path} is a link to {moved}, which does not exist"):
+        _gaussian_loop(store, 2, evaluate=trace_hook)
+
+
+def test_the_holder_of_a_lock_is_described_as_the_waiter_sees_it(monkeypatch):
+    import socket
+
+    from madutils import store as store_module
+
+    def holder(**changes):
+        h = json.loads(store_module._holder()) | changes
+        return store_module._describe_holder(json.dumps(h).encode())
+
+    assert holder(pid=7).startswith("process 7 on this machine (since ")
+    assert "process 1 in another PID namespace (a container) on " + socket.gethostname() in holder(
+        pid=1, pid_namespace="pid:[1]"
+    )
+    assert "process 1 on the machine node-17" in holder(pid=1, host="node-17")
+    assert store_module._describe_holder(b"") == "another process"
+
+
+@dataclass(frozen=True)
+class CountingHook:
+    """Appends each generation it evaluates to a file, so that a test can count the generations computed."""
+
+    path: str
+
+    def __call__(self, model, output, t):
+        with open(self.path, "a") as f:
+            f.write(f"{t}\n")
+        return {"trace": float(np.trace(model.cov))}
+
+
+LENGTH_CHILD = """
+import sys
+sys.path.insert(0, {here!r})
+from loop_helpers import SlowGaussianFamily
+from test_reliability import CountingHook
+from madutils.data import GaussianSource
+from madutils.loops import LoopConfig, run_loop
+from madutils.store import Store
+cfg = LoopConfig(generations=4, n_ini=20, n_s=20, seed=3)
+run_loop(SlowGaussianFamily(pause=0.3), cfg, GaussianSource.standard(2), store=Store({root!r}), folder="lock",
+         evaluate=CountingHook({log!r}), progress=False)
+"""
+
+
+def test_two_writers_of_one_loop_with_different_lengths_compute_each_generation_once(tmp_path):
+    log = tmp_path / "evaluated"
+    code = LENGTH_CHILD.format(here=str(HERE), root=str(tmp_path), log=str(log))
+    child = subprocess.Popen([sys.executable, "-c", code])
+    try:
+        deadline = time.time() + 60
+        while not list(tmp_path.glob("lock/*/gen-001")) and time.time() < deadline:
+            time.sleep(0.05)
+        cfg = LoopConfig(generations=6, n_ini=20, n_s=20, seed=3)
+        run = run_loop(
+            SlowGaussianFamily(pause=0.3),
+            cfg,
+            GaussianSource.standard(2),
+            store=Store(tmp_path),
+            folder="lock",
+            evaluate=CountingHook(str(log)),
+            progress=False,
+        )
+        assert child.wait(timeout=60) == 0
+    finally:
+        child.kill()
+    assert run.run.completed() == 6
+    assert sorted(int(t) for t in log.read_text().split()) == [1, 2, 3, 4, 5, 6]
+
+
+@pytest.mark.parametrize("point", ["folder", "metrics", "array", "manifest", "publish"])
+def test_a_full_disk_at_every_write_of_a_generation_names_it_and_the_rerun_completes(tmp_path, monkeypatch, point):
+    import builtins
+    import errno
+    from pathlib import Path as P
+
+    from madutils import store as store_module
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    store = Store(tmp_path)
+    _gaussian_loop(store, 1, evaluate=trace_hook)
+    real_open, real_mkdir = builtins.open, P.mkdir
+
+    def open_full(path, mode="r", *args, **kwargs):
+        if "w" in mode and P(path).name == {"metrics": "metrics.json", "manifest": "manifest.json"}.get(point):
+            full()
+        return real_open(path, mode, *args, **kwargs)
+
+    def mkdir_full(self, *args, **kwargs):
+        if self.name.startswith(".gen-002.tmp-"):
+            full()
+        return real_mkdir(self, *args, **kwargs)
+
+    with monkeypatch.context() as m:
+        if point == "folder":
+            m.setattr(P, "mkdir", mkdir_full)
+        elif point == "array":
+            m.setattr(store_module.np, "save", full)
+        elif point == "publish":
+            m.setattr(store_module.os, "rename", full)
+        else:
+            m.setattr(store_module, "open", open_full, raising=False)
+        # generation 1 is taken over from the stored loop of 1 generation (a new manifest, a rename), then 2 computed
+        with pytest.raises(
+            StoreError, match=r"no space left on the disk of .*gen-00([12]).* \(generation \1 needs about "
+        ):
+            _gaussian_loop(store, 3, evaluate=trace_hook)
+    assert not [p for p in tmp_path.rglob("*") if ".tmp-" in p.name or p.name.endswith(".lock")]
+    done = _gaussian_loop(store, 3, evaluate=trace_hook)  # room again: the rerun completes
+    reference = _gaussian_loop(Store(tmp_path / "ref"), 3, evaluate=trace_hook)
+    assert done.metrics().value.tolist() == reference.metrics().value.tolist()

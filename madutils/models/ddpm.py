@@ -29,6 +29,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ..plain import storable
 from ..utils import check_int, check_lam, resolve_device
 from .base import NOT_KEY, TorchFamily, key_unless
 
@@ -146,6 +147,7 @@ def model_to_images(x: torch.Tensor) -> np.ndarray:
     return ((x.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).cpu().numpy()
 
 
+@storable
 @dataclass
 class DDPMModel:
     """A trained generation: the EMA weights (on CPU), the configuration and the training history."""

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from ..plain import storable
 from ..utils import check_int, check_lam
 from .base import NOT_KEY, TorchFamily
 
@@ -112,6 +113,7 @@ class Flow(nn.Module):
         return z
 
 
+@storable
 @dataclass
 class FlowModel:
     config: dict

@@ -8,8 +8,10 @@ from typing import NamedTuple
 import numpy as np
 
 from .. import gaussian
+from ..plain import storable
 
 
+@storable
 class GaussianModel(NamedTuple):
     mu: np.ndarray
     cov: np.ndarray

@@ -18,9 +18,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..plain import storable
 from ..utils import check_int, check_lam
 
 
+@storable
 @dataclass
 class GMMModel:
     weights: np.ndarray

@@ -31,6 +31,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ..plain import storable
 from ..utils import check_int, check_lam, check_resolution, resolve_device
 from .base import NOT_KEY, TorchFamily, key_unless
 
@@ -316,6 +317,7 @@ def _generator(config: dict) -> Generator:
     return Generator(c["resolution"], c["img_channels"], c["z_dim"], c["w_dim"], c["mapping_layers"], chans)
 
 
+@storable
 @dataclass
 class StyleGANModel:
     config: dict

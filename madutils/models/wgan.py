@@ -18,6 +18,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from ..plain import storable
 from ..utils import check_int, check_lam, resolve_device
 from .base import NOT_KEY, TorchFamily
 
@@ -71,6 +72,7 @@ class Critic(nn.Module):
         return self.net(x)
 
 
+@storable
 @dataclass
 class WGANModel:
     config: dict
