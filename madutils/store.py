@@ -212,6 +212,9 @@ def _read_manifest(folder: Path) -> tuple[dict, dict]:
         files = {str(name): {"bytes": int(m["bytes"]), "sha256": str(m["sha256"])} for name, m in files.items()}
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise StoreError(f"stored file {manifest} cannot be read ({type(exc).__name__}: {exc}). {hint}") from None
+    outside = [n for n in files if n in ("", ".", "..") or "/" in n or os.sep in n]
+    if outside:
+        raise StoreError(f"stored file {manifest} lists {outside[0]!r}, a file outside its folder. {hint}")
     return stored, files
 
 
@@ -285,12 +288,19 @@ def _load_array(path: Path, meta: dict) -> np.ndarray:
     """A stored array, checked against its checksum. An array of at least :data:`MMAP_BYTES` is checked by
     streaming the file and then memory-mapped read-only: its pages are read when used and can be dropped again, so
     a notebook can hold many large results (notebook 01 at the paper scale: 16 arrays of 3.2 GB) without holding
-    them all in memory."""
-    if meta["bytes"] < MMAP_BYTES:
-        return np.load(io.BytesIO(_read_checked(path, meta)), allow_pickle=False)
-    if path.stat().st_size != meta["bytes"] or _file_sha256(path) != meta["sha256"]:
-        raise _corrupted(path)
-    return np.load(path, mmap_mode="r", allow_pickle=False)
+    them all in memory. NumPy reads it without unpickling anything: an array of Python objects is refused by
+    name."""
+    try:
+        if meta["bytes"] < MMAP_BYTES:
+            return np.load(io.BytesIO(_read_checked(path, meta)), allow_pickle=False)
+        if path.stat().st_size != meta["bytes"] or _file_sha256(path) != meta["sha256"]:
+            raise _corrupted(path)
+        return np.load(path, mmap_mode="r", allow_pickle=False)
+    except (ValueError, EOFError) as exc:  # an array of objects (a pickle), or not an .npy file
+        raise StoreError(
+            f"stored file {path} is not an array of numbers that can be read without running code ({exc}). Delete "
+            f"{path.parent} (and, for a generation, every later generation of that run) so that it is recomputed"
+        ) from None
 
 
 def _load_plain(path: Path, meta: dict) -> Any:

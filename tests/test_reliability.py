@@ -592,6 +592,8 @@ def _payloads(marker: Path) -> dict[str, bytes]:
 
 
 def test_a_planted_payload_in_any_stored_model_object_or_checkpoint_runs_nothing_and_is_refused(tmp_path):
+    import io
+
     from madutils.store import Checkpoint
 
     marker = tmp_path / "ran"
@@ -612,6 +614,12 @@ def test_a_planted_payload_in_any_stored_model_object_or_checkpoint_runs_nothing
         with pytest.raises(StoreError, match=r"x.safetensors (is not a plain-data|cannot be read)"):
             checkpoint.load()
         assert not marker.exists(), f"reading a planted {kind} ran its command"
+    # an array of Python objects (a pickle inside an .npy file) where the synthetic output should be
+    objects = io.BytesIO()
+    np.save(objects, np.array([Payload(marker)], dtype=object), allow_pickle=True)
+    _plant(run.path / "gen-001", "output.npy", objects.getvalue(), run.binding(1))
+    with pytest.raises(StoreError, match=r"gen-001/output.npy is not an array of numbers that can be read"):
+        run.generation(1).array("output")
     # a manifest that lists a pickle where the model should be
     (run.path / "gen-003" / "model.safetensors").unlink()
     _plant(run.path / "gen-003", "model.pkl", _payloads(marker)["torch.save"], run.binding(3))
@@ -830,6 +838,21 @@ def test_a_full_disk_at_the_lock_names_the_path_and_leaves_no_lock_file(tmp_path
         _gaussian_loop(store, 3, evaluate=trace_hook)
     monkeypatch.setattr(store_module.os, "pwrite", real_pwrite)
     assert not list(tmp_path.rglob("*.lock")) and not [p for p in tmp_path.rglob("*") if ".tmp-" in p.name]
+
+
+def test_a_manifest_that_lists_a_file_outside_its_folder_is_refused(tmp_path):
+    from madutils.store import manifest_bytes
+
+    store = Store(tmp_path)
+    one = _gaussian_loop(store, 2, seed=1, evaluate=trace_hook).run
+    two = _gaussian_loop(store, 2, seed=2, evaluate=trace_hook).run
+    manifest = json.loads((one.path / "gen-002" / "manifest.json").read_text())
+    outside = f"../../{two.key}/gen-002/output.npy"
+    manifest["files"][outside] = json.loads((two.path / "gen-002" / "manifest.json").read_text())["files"]["output.npy"]
+    del manifest["files"]["output.npy"]
+    (one.path / "gen-002" / "manifest.json").write_bytes(manifest_bytes(one.binding(2), manifest["files"]))
+    with pytest.raises(StoreError, match=r"gen-002/manifest.json lists '\.\./\.\./.*', a file outside its folder"):
+        one.completed()
 
 
 def test_a_renamed_listing_checksum_is_not_an_old_manifest(tmp_path):
