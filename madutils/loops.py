@@ -43,6 +43,7 @@ from .utils import (
     config_key,
     cpu_threads,
     derive_seed,
+    reach_digest,
     resolve_device,
 )
 
@@ -250,7 +251,9 @@ def describe(obj: Any) -> Any:
 
     Code is part of the identity: an object whose class is defined outside this package (in a notebook or a
     script) adds the digest of its class's code (:func:`~madutils.utils.code_digest`: its syntax tree, so comments
-    and formatting do not count), so that an edited model is never answered with the old one's results. The
+    and formatting do not count) and of what its methods reach in that notebook or script
+    (:func:`~madutils.utils.reach_digest`: helper functions and classes, module-level values), so that an edited
+    model is never answered with the old one's results. The
     package's own classes add their ``CODE_VERSION`` when it is above 1; a test ties each version to the syntax
     tree of its module (``tests/test_code_versions.py``), so an edit cannot keep the old key unnoticed.
 
@@ -281,6 +284,9 @@ def _with_code(obj: Any, described: Any) -> Any:
         mark = {"__version__": version}
     else:
         mark = {"__code__": code_digest(cls)}
+        reaches = reach_digest(cls)
+        if reaches is not None:  # helpers and module values its methods read, in the notebook or module
+            mark["__reaches__"] = reaches
     return described | mark if isinstance(described, dict) else {"described": described} | mark
 
 

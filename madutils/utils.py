@@ -170,6 +170,90 @@ def code_digest(obj: Any) -> str:
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
 
 
+def _loaded_globals(code) -> set[str]:
+    """The global names a code object (and the functions, lambdas and comprehensions nested in it) reads."""
+    import dis
+
+    names = set()
+    for ins in dis.get_instructions(code):
+        if ins.opname in ("LOAD_GLOBAL", "LOAD_NAME") and isinstance(ins.argval, str):
+            names.add(ins.argval)
+    for const in code.co_consts:
+        if hasattr(const, "co_code"):
+            names |= _loaded_globals(const)
+    return names
+
+
+def _functions_of(cls: type) -> list:
+    """The functions a class defines itself (methods, static and class methods, properties), without those that
+    ``dataclasses`` writes for it."""
+    import inspect
+
+    out = []
+    for member in vars(cls).values():
+        func = getattr(member, "__func__", member)
+        for f in (func, getattr(member, "fget", None), getattr(member, "fset", None)):
+            ours = inspect.isfunction(f) and f.__globals__.get("__name__") == cls.__module__
+            if ours and f.__code__.co_filename != "<string>":
+                out.append(f)
+    return out
+
+
+def reach_digest(cls: type) -> str | None:
+    """A digest of what the methods of ``cls`` reach in the code that defines it (its notebook or module): the
+    code of every function and class of that module they call, transitively, and every module-level value they
+    read (numbers, strings, arrays, containers and dataclasses of them; other objects by their type), with the
+    functions' default arguments and closures. None when they reach nothing there (only libraries and builtins):
+    such a class is identified by :func:`code_digest` alone, as before this digest existed.
+
+    With it, an edit of a helper function in another cell or of a module constant that a method reads gives the
+    class a new run key, as an edit of the method itself does; reverting the edit gives the old key back."""
+    import inspect
+
+    module, parts, seen = cls.__module__, [], set()
+    stack = _functions_of(cls)
+
+    def value(name: str, v: Any) -> None:
+        if inspect.ismodule(v) or v is cls:
+            return
+        if inspect.isfunction(v):
+            if v.__module__ == module:
+                parts.append(f"def {name}: {code_digest(v)}")
+                stack.append(v)
+            return
+        if inspect.isclass(v):
+            if v.__module__ == module:
+                parts.append(f"class {name}: {code_digest(v)}")
+                stack.extend(_functions_of(v))
+            return
+        try:
+            parts.append(f"{name} = {json.dumps(canonical(v), sort_keys=True)}")
+        except (TypeError, ValueError):  # an object of another kind: its class, and that class's code when it is ours
+            kind = type(v)
+            parts.append(f"{name}: {kind.__module__}.{kind.__qualname__}")
+            if kind.__module__ == module:
+                value(f"type({name})", kind)
+
+    while stack:
+        f = stack.pop()
+        if f in seen:
+            continue
+        seen.add(f)
+        for name in sorted(_loaded_globals(f.__code__)):
+            if name in f.__globals__:
+                value(name, f.__globals__[name])
+        for i, default in enumerate((f.__defaults__ or ()) + tuple((f.__kwdefaults__ or {}).values())):
+            value(f"{f.__qualname__}.default{i}", default)
+        for name, cell in zip(f.__code__.co_freevars, f.__closure__ or (), strict=False):
+            try:
+                value(f"{f.__qualname__}.{name}", cell.cell_contents)
+            except ValueError:  # an empty cell
+                pass
+    if not parts:
+        return None
+    return hashlib.sha256("\n".join(sorted(set(parts))).encode()).hexdigest()[:16]
+
+
 def config_key(config: Any, length: int = 12) -> str:
     """The hash that names a run folder: sha256 of the canonical JSON of the full configuration."""
     text = json.dumps(canonical(config), sort_keys=True, separators=(",", ":"))

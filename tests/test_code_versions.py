@@ -7,6 +7,7 @@ classes named (their stored runs are then recomputed under new keys), and either
 """
 
 import importlib
+import json
 import sys
 import textwrap
 from pathlib import Path
@@ -163,3 +164,76 @@ def test_the_families_keep_the_keys_of_the_stored_runs():
     now["stylegan-bf16"] = describe(StyleGANFamily(precision="bf16"))
     recorded = json.loads((Path(__file__).parent / "family_keys.json").read_text())
     assert json.loads(json.dumps(now)) == recorded
+
+
+CELLS = {
+    "imports": "import numpy as np\nfrom dataclasses import dataclass\n",
+    "constant": "WIDEN = 1.0\n",
+    "helper": "def kernel_width(h):\n    return WIDEN * h\n",
+    "family": """
+@dataclass(frozen=True)
+class KDEFamily:
+    bandwidth: float = 0.05
+    name: str = "kde"
+
+    def fit(self, data, seed):
+        return {"points": np.asarray(data, dtype=float), "h": kernel_width(self.bandwidth)}
+
+    def sample(self, model, n, lam, seed):
+        rng = np.random.default_rng(seed)
+        pick = model["points"][rng.integers(0, len(model["points"]), size=n)]
+        return pick + np.sqrt(lam) * model["h"] * rng.standard_normal(pick.shape)
+""",
+}
+
+
+def _notebook(**edits) -> dict:
+    """The cells above run in order in one namespace, as a notebook's kernel runs them (each cell its own source)."""
+    namespace: dict = {"__name__": "__main__"}
+    for i, (name, source) in enumerate(CELLS.items()):
+        exec(compile(edits.get(name, source), f"<cell {i}>", "exec"), namespace)
+    return describe(namespace["KDEFamily"]())
+
+
+def test_a_notebook_familys_key_covers_the_helpers_and_constants_its_methods_read():
+    """Notebook 07's exercise invites helpers: an edit of a helper function in another cell, of a module constant a
+    helper reads, or of a method gives a new key; reverting an edit gives the first key back; an unrelated cell
+    changes nothing."""
+    first = _notebook()
+    helper = _notebook(helper="def kernel_width(h):\n    return 2 * WIDEN * h\n")
+    constant = _notebook(constant="WIDEN = 4.0\n")
+    method = _notebook(family=CELLS["family"].replace("np.sqrt(lam) *", "2 * np.sqrt(lam) *"))
+    keys = [first, helper, constant, method]
+    assert len({json.dumps(k, sort_keys=True) for k in keys}) == 4
+    assert _notebook() == first
+    assert _notebook(imports=CELLS["imports"] + "UNRELATED = 3\n") == first
+    assert "__reaches__" in first
+
+
+def test_a_family_that_reads_only_libraries_keeps_the_key_it_had():
+    """A family whose methods read nothing of its notebook but modules (notebook 07's KDE) keeps its stored key."""
+    namespace: dict = {"__name__": "__main__"}
+    exec(compile(KDE, "<cell>", "exec"), namespace)
+    assert "__reaches__" not in describe(namespace["KDEFamily"]())
+
+
+def test_an_edited_helper_is_recomputed_and_the_reverted_one_is_read_back(tmp_path):
+    from madutils.data import GridSource
+    from madutils.loops import LoopConfig, run_loop
+    from madutils.store import Store
+
+    def family(**edits):
+        namespace: dict = {"__name__": "__main__"}
+        for i, (name, source) in enumerate(CELLS.items()):
+            exec(compile(edits.get(name, source), f"<cell {i}>", "exec"), namespace)
+        return namespace["KDEFamily"]()
+
+    store, cfg = Store(tmp_path), LoopConfig(generations=2, n_ini=50, n_s=50)
+
+    def run(**edits):
+        return run_loop(family(**edits), cfg, GridSource(), store=store, progress=False).run.path
+
+    first = run()
+    wider = run(constant="WIDEN = 4.0\n")
+    assert wider != first and len(list(tmp_path.glob("loop/*/gen-002"))) == 2
+    assert run() == first and len(list(tmp_path.glob("loop/*/gen-002"))) == 2
