@@ -6,7 +6,7 @@ mad_env() {
   local root venv stamp want py
   root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
   if [ -n "${VIRTUAL_ENV:-}${CONDA_PREFIX:-}" ] && python -c "import madutils" >/dev/null 2>&1; then
-    mad_strip_outputs "$root" "$(command -v python)"  # its full path: git runs the filter outside this env too
+    mad_strip_outputs "$root"
     return 0
   fi
   py="${PYTHON:-python3}"
@@ -30,18 +30,22 @@ mad_env() {
   fi
   # shellcheck disable=SC1091
   . "$venv/bin/activate"
-  mad_strip_outputs "$root" "$venv/bin/python"
+  mad_strip_outputs "$root"
 }
 
-# In a git checkout, the filter named in .gitattributes: nbstripout strips the outputs of a notebook when it is
-# staged (cell ids and metadata kept), and `git diff` compares notebooks without outputs. Without nbstripout in the
-# environment nothing is set up.
+# In a git checkout, the filter named in .gitattributes: .ci/strip_outputs.py strips a notebook's outputs when it is
+# staged (cell ids and hand-written metadata kept), and `git diff` compares notebooks without outputs. The commands
+# name the script by its path in the repository and run it with whichever python3 is on PATH (it needs only the
+# standard library), so no environment has to exist or stay where it was.
 mad_strip_outputs() {
-  local root="$1" py="$2"
+  local root="$1"
   git -C "$root" rev-parse --git-dir >/dev/null 2>&1 || return 0
-  "$py" -c "import nbstripout" >/dev/null 2>&1 || return 0
-  git -C "$root" config filter.nbstripout.clean "'$py' -m nbstripout --keep-id" || true
-  git -C "$root" config filter.nbstripout.smudge cat || true
-  git -C "$root" config filter.nbstripout.required true || true
-  git -C "$root" config diff.ipynb.textconv "'$py' -m nbstripout --keep-id -t" || true
+  if [ "$(git -C "$root" config filter.strip-outputs.clean)" != "python3 .ci/strip_outputs.py" ]; then
+    echo ">> git: notebooks are committed without their outputs (the strip-outputs filter, set in .git/config)" >&2
+    git -C "$root" config filter.strip-outputs.clean "python3 .ci/strip_outputs.py" || true
+    git -C "$root" config filter.strip-outputs.smudge cat || true
+    git -C "$root" config filter.strip-outputs.required true || true
+    git -C "$root" config diff.ipynb.textconv "python3 .ci/strip_outputs.py" || true
+    git -C "$root" config --remove-section filter.nbstripout 2>/dev/null || true  # the filter of earlier versions
+  fi
 }

@@ -1,13 +1,50 @@
 """The house rules for committed notebooks (docs/design.md) (their execution is checked by nbval at smoke scale)."""
 
 import json
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from madutils.registry import NOTEBOOKS as REGISTERED
 
-NOTEBOOKS = sorted((Path(__file__).parent.parent / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+ROOT = Path(__file__).parent.parent
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+STRIP = ROOT / ".ci" / "strip_outputs.py"
+
+
+def committed(path: Path) -> str:
+    """A notebook as it is committed (git's index: the last commit and what is staged, through the filter), not as
+    a student's JupyterLab last saved it; the working tree's copy outside a git checkout or before it is added."""
+    rel = path.relative_to(ROOT).as_posix()
+    try:
+        out = subprocess.run(["git", "-C", str(ROOT), "show", f":{rel}"], capture_output=True, check=True)
+    except (OSError, subprocess.CalledProcessError):
+        return path.read_text(encoding="utf-8")
+    return out.stdout.decode("utf-8")
+
+
+def saved_by_jupyter(text: str) -> str:
+    """A notebook after a run and a save in JupyterLab: outputs, execution counts, the kernel's language_info,
+    per-cell timing and view metadata, written as nbformat writes files."""
+    import nbformat
+
+    nb = nbformat.reads(text, as_version=nbformat.NO_CONVERT)
+    nb.metadata["language_info"] = {"name": "python", "version": "3.11.7", "mimetype": "text/x-python"}
+    for i, cell in enumerate(nb.cells, 1):
+        if cell.cell_type == "code":
+            cell.execution_count = i
+            cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=f"cell {i}\n")]
+            cell.metadata["execution"] = {"iopub.execute_input": "2026-12-08T01:00:00.000Z"}
+            cell.metadata["scrolled"] = True
+    return nbformat.writes(nb) + "\n"
+
+
+def strip(text: str) -> str:
+    out = subprocess.run([sys.executable, str(STRIP)], input=text.encode(), capture_output=True, check=True)
+    return out.stdout.decode()
 
 
 def test_there_are_notebooks_and_each_is_registered():
@@ -17,7 +54,9 @@ def test_there_are_notebooks_and_each_is_registered():
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_notebook_skeleton(path):
-    nb = json.loads(path.read_text())
+    text = committed(path)
+    assert strip(text) == text, "committed with outputs or run metadata (stage it again: the filter strips them)"
+    nb = json.loads(text)
     cells = nb["cells"]
     code = [c for c in cells if c["cell_type"] == "code"]
     assert not any(c.get("outputs") for c in code), "committed with outputs"
@@ -141,39 +180,6 @@ def test_an_unknown_papermill_parameter_stops_the_notebook_before_any_work(proje
     assert not (project / "runs").exists()  # nothing was computed or stored
 
 
-def test_outputs_saved_by_jupyter_never_reach_a_commit(tmp_path):
-    """The nbstripout filter of .gitattributes, set up by .ci/env.sh: a notebook staged with outputs is stored
-    without them, and its cell ids and tags are kept."""
-    import shutil
-    import subprocess
-    import sys
-
-    root = Path(__file__).parent.parent
-    if subprocess.run([sys.executable, "-c", "import nbstripout"]).returncode != 0:
-        pytest.skip("nbstripout is not installed (the notebooks extra)")
-    repo = tmp_path / "repo"
-    (repo / ".ci").mkdir(parents=True)
-    shutil.copy(root / ".gitattributes", repo)
-    shutil.copy(root / ".ci" / "env.sh", repo / ".ci")
-    nb = json.loads(NOTEBOOKS[1].read_text())
-    code = next(c for c in nb["cells"] if c["cell_type"] == "code")
-    code["outputs"] = [{"output_type": "stream", "name": "stdout", "text": ["hello\n"]}]
-    code["execution_count"] = 3
-    (repo / "n.ipynb").write_text(json.dumps(nb, indent=1))
-
-    def git(*args):
-        return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, text=True).stdout
-
-    git("init", "-q")
-    subprocess.run(["bash", "-c", f". .ci/env.sh && mad_strip_outputs {repo} {sys.executable}"], cwd=repo, check=True)
-    git("add", "n.ipynb")
-    staged = json.loads(git("show", ":n.ipynb"))
-    cells = [c for c in staged["cells"] if c["cell_type"] == "code"]
-    assert not any(c.get("outputs") or c.get("execution_count") for c in cells)
-    assert [c["id"] for c in staged["cells"]] == [c["id"] for c in nb["cells"]]
-    assert "parameters" in cells[0]["metadata"]["tags"]
-
-
 def _small_row(notebook: str) -> str:
     import json
 
@@ -232,3 +238,46 @@ def test_the_sizes_each_notebook_quotes_are_those_of_its_scale():
         row = _small_row(notebook)
         for part in parts:
             assert part in row, f"notebooks/{notebook}.ipynb quotes '{row[:160]}...', the sizes say '{part}'"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_a_notebook_run_and_saved_in_jupyter_is_the_committed_one_through_the_filter(path):
+    text = committed(path)
+    assert strip(saved_by_jupyter(text)) == text
+
+
+def test_the_filter_keeps_outputs_out_of_a_fresh_clone_and_survives_a_moved_environment(tmp_path):
+    """What ./test.sh and ./reproduce.sh set up (.ci/env.sh) works in a fresh repository: a notebook saved with
+    outputs has no diff and is staged without them (ids and tags kept), after which `git status` is clean; the
+    commands name no environment, so git keeps working when .venv is moved or deleted."""
+    if shutil.which("git") is None:
+        pytest.skip("git is not installed")
+    repo = tmp_path / "clone"
+    (repo / ".ci").mkdir(parents=True)
+    for name in (".ci/env.sh", ".ci/strip_outputs.py", ".gitattributes"):
+        shutil.copy(ROOT / name, repo / name)
+    (repo / "notebooks").mkdir()
+    nb = repo / "notebooks" / NOTEBOOKS[0].name
+    nb.write_text(committed(NOTEBOOKS[0]), encoding="utf-8")
+
+    def git(*args):
+        return subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True)
+
+    git("init", "-q")
+    setup = subprocess.run(["bash", "-c", f". .ci/env.sh && mad_strip_outputs {repo}"], cwd=repo, capture_output=True)
+    assert b"notebooks are committed without their outputs" in setup.stderr
+    # no environment is named, so moving or deleting .venv cannot break git
+    assert git("config", "filter.strip-outputs.clean").stdout.strip() == "python3 .ci/strip_outputs.py"
+    git("add", ".")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "notebooks")
+    nb.write_text(saved_by_jupyter(nb.read_text(encoding="utf-8")), encoding="utf-8")  # a student's run and save
+    # git lists a file whose size changed until it is added again, but it differs in nothing that would be committed
+    assert git("diff", "--exit-code").returncode == 0
+    git("add", str(nb))
+    staged = git("show", f":notebooks/{nb.name}").stdout
+    assert staged == committed(NOTEBOOKS[0]) and '"outputs": []' in staged
+    status = git("status", "--porcelain")
+    assert status.returncode == 0 and status.stdout == ""
+    cells = json.loads(staged)["cells"]
+    assert [c["id"] for c in cells] == [c["id"] for c in json.loads(committed(NOTEBOOKS[0]))["cells"]]
+    assert any("parameters" in c["metadata"].get("tags", []) for c in cells)
