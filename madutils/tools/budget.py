@@ -153,17 +153,26 @@ def cases(scale: str) -> list[Case]:
 def main(argv: Sequence[str] | None = None) -> None:
     """Print, for each group of loops, every claim row's verdict on parts of its stored runs (Markdown)."""
     import argparse
+    import sys
+    import time
 
     parser = argparse.ArgumentParser(prog="python -m madutils.tools.budget", description=main.__doc__)
     parser.add_argument("--scale", default="small")
     args = parser.parse_args(argv)
-    for case in cases(args.scale):
+    chosen, started = cases(args.scale), time.perf_counter()
+    for i, case in enumerate(chosen, 1):
+        print(
+            f"judging {i}/{len(chosen)}: {case.name} ({time.perf_counter() - started:.0f} s so far)",
+            file=sys.stderr,
+            flush=True,
+        )
         df = case.table()
         judged = pd.concat([rejudge(df, case.rows, k, g) for k, g in options(case.generations, case.seeds)])
         table = summary(judged).reset_index().drop(columns="claim")
         print(f"\n### {case.name}\n")
         print("Seed choices that judge each row `reproduced`:\n")
-        print(table_markdown(table, table.columns))
+        print(table_markdown(table, table.columns), flush=True)
+    print(f"judged in {time.perf_counter() - started:.0f} s", file=sys.stderr)
 
 
 if __name__ == "__main__":
