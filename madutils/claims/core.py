@@ -18,6 +18,7 @@ that they say ``reproduced`` for at most 5 % of them (a test), and reports each 
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -95,12 +96,23 @@ Z_EFFECT = 4.0  # z above which an effect (a drift, a difference) counts as show
 TINY = 1e-250
 
 
+# a one-letter symbol with a subscript, as the statements write them (Σ_{t-1}, μ_0, n_s), and not inside a word
+# (hf_share, n_ini) or already inside $…$
+_SUBSCRIPT = re.compile(r"(?<![\w\\$])([A-Za-zΑ-Ωα-ω])_(\{[^{}|$]*\}|[A-Za-z0-9](?![\w]))")
+
+
+def math_markdown(text: str) -> str:
+    """``text`` with its subscripted symbols typeset as inline mathematics (``Σ_{t-1}`` → ``$Σ_{t-1}$``), so that
+    Jupyter, the book and GitHub render them instead of showing the raw underscores."""
+    return _SUBSCRIPT.sub(r"$\1_\2$", text)
+
+
 def table_markdown(df: pd.DataFrame, columns: Sequence[str] = ("claim", "statement", "value", "verdict")) -> str:
-    """A claims table as Markdown (for the gallery and notebooks)."""
+    """A claims table as Markdown (for the gallery and notebooks), its subscripted symbols as mathematics."""
     cols = list(columns)
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for _, row in df.iterrows():
-        cells = [str(row[c]).replace("|", "\\|").replace("\n", " ") for c in cols]
+        cells = [math_markdown(str(row[c])).replace("|", "\\|").replace("\n", " ") for c in cols]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
