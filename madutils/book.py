@@ -5,12 +5,16 @@ scale (``runs/<scale>/notebooks/latest/``; ``--run`` names another folder), and 
 (Sphinx with MyST-NB, the book theme: navigation, full-text search, every figure of the run) into
 ``runs/<scale>/book/html/index.html``. The notebooks are not executed again. MathJax 3 is served from the book
 itself (the copy that the PyPI package ``sphinx-mathjax-offline`` carries), with its SVG output, which needs no web
-fonts, so the equations render offline, also from ``file://``; nothing is fetched from a CDN. The whole ``html``
-folder can be put on any static web server.
+fonts, so the equations render offline, also from ``file://``; nothing is fetched from a CDN, and no page logs
+an error (Thebe, which needs a live server, is left out; the search lists matching pages by title, without the
+snippets that it would have to fetch from the other pages). A run of some notebooks updates their pages and keeps
+the others from the runs before (the intro names each page's run). The whole ``html`` folder can be put on any
+static web server.
 """
 
 from __future__ import annotations
 
+import datetime
 import json
 import shutil
 import subprocess
@@ -57,45 +61,76 @@ def executed_notebooks(run: Path) -> list[Path]:
     return found
 
 
-def _intro(scale: str, notebooks: list[Path]) -> str:
+def _intro(scale: str, pages: list[Path], runs: dict[str, str]) -> str:
     readme = (project_root() / "README.md").read_text().split("\n## ")[0]
     lines = [
         readme.split("\n![")[0].strip(),
         "",
-        f"This book holds the executed notebooks of one run at the `{scale}` scale:",
+        f"This book holds the executed notebooks of the `{scale}` scale, each from the newest run that executed it:",
+        "",
     ]
-    lines += [f"* [{p.stem}]({p.name})" for p in notebooks]
+    lines += [f"* [{p.stem}]({p.name}) (run `{runs.get(p.name, 'unknown')}`)" for p in pages]
+    lines += [
+        "",
+        "The search finds pages by their words and lists their titles; it shows no snippets of text, since a book "
+        "opened from its files cannot read its other pages (on a web server it could).",
+    ]
     return "\n".join(lines) + "\n"
 
 
 def build(scale: str, run: Path | None = None, out: Path | None = None) -> Path:
     """Build the book of the executed notebooks in ``run`` (default: the newest run of ``scale``) into ``out``
-    (default ``runs/<scale>/book``); returns the path of its ``index.html``."""
+    (default ``runs/<scale>/book``), keeping the pages of notebooks that ``run`` did not execute from earlier
+    builds; returns the path of its ``index.html``."""
     run = Path(run) if run is not None else runs_dir(scale) / "notebooks" / "latest"
     out = Path(out) if out is not None else runs_dir(scale) / "book"
     notebooks = executed_notebooks(run)
+    # The pages of notebooks that this run did not execute stay from the runs that did (./reproduce.sh --only 05
+    # updates notebook 05's page and keeps the others); pages.json says which run each page comes from.
     src = out / "src"
-    shutil.rmtree(src, ignore_errors=True)
+    src.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(src / "_local_static", ignore_errors=True)
     # not in _static, whose every .js Jupyter Book would add to every page: Sphinx copies it into the book's _static
     shutil.copytree(mathjax_folder(), src / "_local_static" / "mathjax")
+    try:
+        runs = json.loads((src / "pages.json").read_text())
+    except (OSError, ValueError):
+        runs = {}
     for path in notebooks:
         nb = json.loads(path.read_text())
         # the saved state of widgets (progress bars, sliders) would make every page fetch the widget manager from a
         # CDN; a static page cannot run them anyway, and their text form stays
         nb.get("metadata", {}).pop("widgets", None)
         (src / path.name).write_text(json.dumps(nb, indent=1, ensure_ascii=False))
-    (src / "intro.md").write_text(_intro(scale, notebooks))
-    toc = {"format": "jb-book", "root": "intro", "chapters": [{"file": p.stem} for p in notebooks]}
+        runs[path.name] = run.resolve().name
+    (src / "pages.json").write_text(json.dumps(runs, indent=1))
+    pages = [src / nb.file for nb in NOTEBOOKS.values() if (src / nb.file).is_file()]
+    (src / "intro.md").write_text(_intro(scale, pages, runs))
+    toc = {"format": "jb-book", "root": "intro", "chapters": [{"file": p.stem} for p in pages]}
     (src / "_toc.yml").write_text(json.dumps(toc, indent=1))  # JSON is YAML
+    from jupyter_book.config import get_default_sphinx_config
+
+    # Thebe (live code through a Binder server) cannot run in a static offline book, and its extension declared its
+    # script twice on every page (a console error); comments need a web service too
+    extensions = [
+        e for e in get_default_sphinx_config()["extensions"] if e not in ("sphinx_thebe", "sphinx_comments")
+    ]
     config = {
         "title": f"MAD notebooks ({scale} scale)",
-        "author": "MAD notebooks",
+        "author": "the MAD notebooks authors",
+        "copyright": f"{datetime.date.today().year}, the MAD notebooks authors (MIT licence)",
         "execute": {"execute_notebooks": "off"},
         "only_build_toc_files": True,
         "sphinx": {
             "config": {
+                "extensions": extensions,
                 "html_static_path": ["_local_static"],
                 "mathjax_path": MATHJAX,
+                # one search field (the header's); the sidebar keeps the navigation
+                "html_sidebars": {"**": ["navbar-logo.html", "sbt-sidebar-nav.html"]},
+                # no snippets: a page read from file:// cannot fetch the other pages that snippets are cut from
+                "html_show_search_summary": False,
+                "html_context": {"default_mode": "light"},
                 "html_theme_options": {"use_download_button": False, "use_repository_button": False},
             }
         },

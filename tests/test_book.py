@@ -45,14 +45,29 @@ def book(tmp_path_factory):
             capture_output=True,
             timeout=900,
         )
-    out = subprocess.run(
-        [sys.executable, "-m", "madutils.book", "--scale", "smoke", "--run", str(run), "--out", str(tmp / "book")],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
+    # a first run of both notebooks, then a run of notebook 07 only (./reproduce.sh --only 07): 01's page stays
+    later = tmp / "later"
+    later.mkdir()
+    shutil.copy(run / "07_bring_your_own_model.ipynb", later)
+    for folder in (run, later):
+        out = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "madutils.book",
+                "--scale",
+                "smoke",
+                "--run",
+                str(folder),
+                "--out",
+                str(tmp / "book"),
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
+        assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
     return tmp / "book" / "html"
 
 
@@ -64,6 +79,9 @@ def test_the_book_holds_every_notebook_and_fetches_nothing(book):
     scripts = [line for line in page.split("<script")[1:] if 'src="http' in line.split(">")[0]]
     assert scripts == [], "a page loads a script from the internet"
     assert (book / "07_bring_your_own_model.html").is_file() and list((book / "_images").glob("*.png"))
+    intro = (book / "index.html").read_text() + (book / "intro.html").read_text()
+    assert ">later</span></code>" in intro and ">run</span></code>" in intro  # each page names the run it is from
+    assert "sphinx-thebe" not in page and "THEBE_JS_URL" not in page
 
 
 @pytest.mark.slow
@@ -78,10 +96,28 @@ def test_the_book_renders_offline_in_headless_chromium(book):
     options.binary_location = CHROMIUM
     for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--proxy-server=127.0.0.1:9", "--proxy-bypass-list=<-loopback>"):  # fmt: skip
+                 "--proxy-server=127.0.0.1:9", "--proxy-bypass-list=<-loopback>",
+                 "--window-size=1400,1000"):  # fmt: skip
         options.add_argument(flag)  # the proxy goes nowhere: nothing can be fetched from the network
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(service=Service(DRIVER), options=options)
     try:
+        # no page logs an error to the console (a script that fails, a fetch that file:// refuses), each has one
+        # search field, and the footer is the project's own
+        for name in ("intro.html", "01_gaussian_martingale.html", "07_bring_your_own_model.html", "search.html"):
+            driver.get((book / name).as_uri() + ("?q=martingale" if name == "search.html" else ""))
+            time.sleep(3)
+            errors = [e["message"] for e in driver.get_log("browser") if e["level"] == "SEVERE"]
+            assert errors == [], f"{name}: {errors}"
+            searches = driver.execute_script(
+                "return Array.from(document.querySelectorAll('.search-button-field')).filter(e => e.offsetParent)"
+                ".length"
+            )
+            assert searches == 1, f"{name}: {searches} search fields"
+            footer = driver.execute_script(
+                "return Array.from(document.querySelectorAll('footer')).map(f => f.innerText).join(' ')"
+            )
+            assert "MAD notebooks authors" in footer and "2023" not in footer, footer
         driver.get((book / "01_gaussian_martingale.html").as_uri())
 
         def wait(script, timeout=60):
@@ -101,6 +137,12 @@ def test_the_book_renders_offline_in_headless_chromium(book):
             ".filter(e => !e.querySelector('mjx-container')).length"
         )
         assert raw == 0, f"{raw} equations left as raw TeX"
+        # headings typeset their mathematics too (the random walk away from μ_0)
+        heading = wait(
+            "return Array.from(document.querySelectorAll('h2')).filter(h => h.innerText.includes('random walk away')"
+            " && h.querySelector('mjx-container')).length"
+        )
+        assert heading == 1, "a heading shows raw TeX"
         # every figure loaded
         images = driver.execute_script(
             "return Array.from(document.images).map(i => [i.src.slice(0, 60), i.complete && i.naturalWidth > 0])"
