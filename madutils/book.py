@@ -112,9 +112,7 @@ def build(scale: str, run: Path | None = None, out: Path | None = None) -> Path:
 
     # Thebe (live code through a Binder server) cannot run in a static offline book, and its extension declared its
     # script twice on every page (a console error); comments need a web service too
-    extensions = [
-        e for e in get_default_sphinx_config()["extensions"] if e not in ("sphinx_thebe", "sphinx_comments")
-    ]
+    extensions = [e for e in get_default_sphinx_config()["extensions"] if e not in ("sphinx_thebe", "sphinx_comments")]
     config = {
         "title": f"MAD notebooks ({scale} scale)",
         "author": "the MAD notebooks authors",

@@ -104,6 +104,7 @@ class Experiment:
     store_models: bool = False
     data: str = ""  # the training data, for figure titles
     width: int = 0  # the loops of the whole experiment; a selection computes with the same threads per loop
+    announced: bool = True  # run() prints what is not stored yet and its cost first (announce); False: the caller does
 
     def __post_init__(self) -> None:
         self.width = self.width or len(self.loops)
@@ -133,7 +134,7 @@ class Experiment:
         so every notebook that reads a shared loop finds the same run. Before anything is computed it prints what is
         not stored yet and an estimate of its time on this machine (:func:`announce`). ``group`` = (rank, world):
         every process of a ``torch.distributed`` group computes each loop together (:func:`run_loop`)."""
-        if progress:
+        if progress and self.announced:
             announce(self, store, workers)
         loops = run_loops(
             self.family,

@@ -200,6 +200,19 @@ class KDESizes:
     reference: int = 2000  # points of the 25-mode reference of the mode statistics (as GMMSizes.reference)
 
 
+@dataclass(frozen=True)
+class AuditSizes:
+    """The MAD audit of a user's model (``python -m madutils.audit``): every loop with ``seeds`` seeds of
+    ``generations`` generations, each training on ``n`` samples; the fresh data loops at the fresh real
+    ``fractions`` of those n (n_r = f n, n_s = (1 − f) n)."""
+
+    generations: int
+    n: int  # samples each generation trains on (n_ini, and n_r + n_s of the later generations)
+    seeds: int
+    fractions: tuple[float, ...]
+    reference: int  # held-out real samples the metrics compare against
+
+
 def _log_grid(lo: float, hi: float) -> tuple[int, ...]:
     return tuple(int(10**e) for e in np.arange(lo, hi + 0.01, 0.5))
 
@@ -437,6 +450,12 @@ _SIZES: dict[type, dict[str, object]] = {
         "smoke": KDESizes(generations=4, n=300),
         "small": KDESizes(generations=30, n=1000),
         "paper": KDESizes(generations=100, n=2000),
+    },
+    AuditSizes: {  # a 2-D family that fits in milliseconds: seconds at smoke, about a minute at small
+        "smoke": AuditSizes(generations=4, n=200, seeds=3, fractions=(0.25, 0.5), reference=500),
+        # 5 seeds: a t interval across seeds with 4 degrees of freedom; 8 generations show a loss that takes time
+        "small": AuditSizes(generations=8, n=1000, seeds=5, fractions=(0.1, 0.25, 0.5, 0.75), reference=2000),
+        "paper": AuditSizes(generations=20, n=5000, seeds=8, fractions=(0.05, 0.1, 0.25, 0.5, 0.75), reference=5000),
     },
 }
 
