@@ -18,12 +18,12 @@ bar shows it):
 * the fresh data loop at several fresh real fractions f (n_r = f n, n_s = (1 − f) n: the same training size),
 
 each with several seeds, and writes a report (``report.md``, a self-contained ``report.html`` and ``report.json``
-with every number). Each metric of each loop is judged by the project's three verdicts on the per-seed *share of
-its generation-1 value lost* by the last generations (a level, so a metric that reaches its floor early cannot
-read as a slow loss), with a stated tolerance (10 % by default) and the power of the test: *degrades* (the loss is
-above 0), and for the fresh data loops *stays within the tolerance* (the loss is below it). The recommendation is
-the smallest tried fresh fraction from which every judged metric stays within the tolerance, with the fractions
-around it as its uncertainty, or that none does.
+with every number). Each metric of each loop is judged by the project's three verdicts on the per-seed *share of its
+generation-1 value lost* by the second half of the generations (a level, so a metric that reaches its floor early
+cannot read as a slow loss), with a stated tolerance (10 % by default) and the power of the test: *degrades* (the
+loss is above 0), and for the fresh data loops *stays within the tolerance* (the loss is below it). The
+recommendation is the smallest tried fresh fraction from which every judged metric stays within the tolerance, with
+the fractions around it as its uncertainty, or that none does.
 """
 
 from __future__ import annotations
@@ -61,7 +61,9 @@ WORSE = {
     "frechet": +1,
     "w2": +1,
 }
-LATE = 2  # the last generations averaged for the level that is compared with generation 1
+# the level compared with generation 1 is the mean of the second half of the generations (as notebook 05's share of
+# the tail mass lost): late enough to show a loss, long enough to average the noise of one generation
+MIN_GENERATIONS = 3
 
 
 class AuditError(ValueError):
@@ -297,10 +299,10 @@ def loop_name(kind: str, lam: float, fraction: float) -> str:
 
 def loss_interval(table: pd.DataFrame, metric: str, worse: int) -> tuple[Interval, float, float]:
     """The per-seed share of its generation-1 value that ``metric`` has lost (in its direction of getting worse)
-    by the mean of the last :data:`LATE` generations, with its interval across seeds; and the mean generation-1
+    by the mean of the second half of its generations, with its interval across seeds; and the mean generation-1
     and late values."""
     y = table[table.metric == metric].pivot_table(index="generation", columns="seed", values="value")
-    first, late = y.iloc[0], y.iloc[-LATE:].mean()
+    first, late = y.iloc[0], y[y.index > y.index.max() / 2].mean()
     scale = first.abs().where(first.abs() > 1e-12)
     shares = worse * (late - first) / scale
     return across_seeds(shares.to_numpy(), seeds=shares.index.to_numpy()), float(first.mean()), float(late.mean())
@@ -347,11 +349,16 @@ def judge_rows(table: pd.DataFrame, tolerance: float, worse: dict[str, int]) -> 
 
 
 def recommend(rows: list[Row], fractions: Sequence[float]) -> dict:
-    """The smallest tried fresh fraction from which every judged metric stays within the tolerance (``within`` is
-    reproduced at it and at every larger fraction), the largest below it that did not, and the verdicts of each."""
+    """The smallest tried fresh fraction from which every metric that the run could judge stays within the
+    tolerance (``within`` reproduced at it and at every larger fraction), the largest fraction below it, and the
+    verdict at each fraction. A metric whose ``within`` is ``uninformative`` at every fraction (its seeds cannot
+    tell, e.g. a noisy distance) does not decide; it is named in ``undecided_metrics``, for more seeds."""
+    fresh = [r for r in rows if r.kind == "fresh"]
+    metrics = list(dict.fromkeys(r.metric for r in fresh))
+    undecided = [m for m in metrics if all(r.within == "uninformative" for r in fresh if r.metric == m)]
     verdicts = {}
     for f in sorted(fractions):
-        fr = [r for r in rows if r.kind == "fresh" and math.isclose(r.fraction, f)]
+        fr = [r for r in fresh if math.isclose(r.fraction, f) and r.metric not in undecided]
         if not fr:
             continue
         if all(r.within == "reproduced" for r in fr):
@@ -366,7 +373,12 @@ def recommend(rows: list[Row], fractions: Sequence[float]) -> dict:
             break
         passing = f
     below = max((f for f in verdicts if passing is None or f < passing), default=None)
-    return {"fraction": passing, "below": below, "verdicts": {str(k): v for k, v in verdicts.items()}}
+    return {
+        "fraction": passing,
+        "below": below,
+        "verdicts": {str(k): v for k, v in verdicts.items()},
+        "undecided_metrics": undecided,
+    }
 
 
 # -- running and reporting -------------------------------------------------------------------------------------------
@@ -403,10 +415,16 @@ class AuditReport:
                     f"{self.settings['generations']} generations")  # fmt: skip
             text += (f" (at {rec['below']:g} it did not, or the seeds could not tell)." if rec["below"] is not None
                      else " (the smallest fraction tried).")  # fmt: skip
-        else:
+        elif rec["verdicts"]:
             text = (f"None of the fresh fractions tried ({', '.join(rec['verdicts'])}) kept every judged metric "
                     f"within {tol:.0%} of its generation-1 value: try larger fractions, or more seeds where the "
                     "verdicts are undecided.")  # fmt: skip
+        else:
+            text = "No metric could be judged at any fresh fraction: more seeds or generations are needed."
+        if rec.get("undecided_metrics"):
+            names = ", ".join(rec["undecided_metrics"])
+            text += (f" Left out of the recommendation: {names}, which the {self.settings['seeds']} seeds could not "
+                     "judge at any fraction (more seeds narrow its interval).")  # fmt: skip
         return text
 
     def markdown(self, figure: str = "") -> str:
@@ -435,12 +453,12 @@ class AuditReport:
         lines += [
             "",
             "How to read it: *share lost* is, per seed, how much of its generation-1 value a metric lost (in the "
-            f"direction in which it gets worse) by the mean of the last {LATE} generations, with a Student-t interval "
-            "across seeds. *degrades* is `reproduced` when that interval lies above 0, `not_reproduced` when it lies "
-            "below the tolerance (any loss is smaller than it), `uninformative` when it holds both (the power says "
-            "how likely a loss of the tolerance would have been shown). *stays within tolerance* is `reproduced` "
-            "when the interval lies below the tolerance. An `uninformative` verdict asks for more seeds (`--seeds`) "
-            "or generations (`--generations`).",
+            "direction in which it gets worse) by the mean of the second half of the generations, with a Student-t "
+            "interval across seeds. *degrades* is `reproduced` when that interval lies above 0, `not_reproduced` when "
+            "it lies below the tolerance (any loss is smaller than it), `uninformative` when it holds both (the "
+            "power says how likely a loss of the tolerance would have been shown). *stays within tolerance* is "
+            "`reproduced` when the interval lies below the tolerance. An `uninformative` verdict asks for more seeds "
+            "(`--seeds`) or generations (`--generations`).",
         ]
         return "\n".join(lines) + "\n"
 
@@ -544,8 +562,8 @@ def audit(
     sz = sizes(AuditSizes, scale, seeds=seeds, generations=generations, n=n, fractions=fractions)
     if sz.seeds < 2:
         raise AuditError(f"--seeds {sz.seeds}: an interval across seeds needs at least 2")
-    if sz.generations < LATE + 1:
-        raise AuditError(f"--generations {sz.generations}: at least {LATE + 1} are needed")
+    if sz.generations < MIN_GENERATIONS:
+        raise AuditError(f"--generations {sz.generations}: at least {MIN_GENERATIONS} are needed")
     bad = [f for f in sz.fractions if not 0 < f < 1]
     if bad:
         raise AuditError(f"--fractions {bad}: each fresh fraction must lie strictly between 0 and 1")

@@ -156,11 +156,16 @@ def test_the_recommendation_is_the_smallest_fraction_from_which_all_stay_within(
         "fraction": 0.5,
         "below": 0.25,
         "verdicts": {"0.1": "beyond", "0.25": "undecided", "0.5": "within", "0.75": "within"},
+        "undecided_metrics": [],
     }
     # a passing fraction below a failing one does not count: "from which" every larger fraction passes too
     rows = [row(0.1, "reproduced"), row(0.5, "not_reproduced"), row(0.75, "reproduced")]
     assert recommend(rows, (0.1, 0.5, 0.75))["fraction"] == 0.75
     assert recommend([row(0.5, "not_reproduced")], (0.5,))["fraction"] is None
+    # a metric that no fraction can judge (a noisy distance) is named and leaves the decision to the others
+    noisy = [Row("", "fresh", 1.0, f, "frechet", 1, 1, 0, 0, 0, 3, "", 0, "uninformative", 0) for f in (0.5, 0.75)]
+    both = recommend(noisy + [row(0.5, "not_reproduced"), row(0.75, "reproduced")], (0.5, 0.75))
+    assert both["fraction"] == 0.75 and both["undecided_metrics"] == ["frechet"]
 
 
 def test_the_command_runs_end_to_end_on_a_family_and_data_of_the_user(tmp_path):
