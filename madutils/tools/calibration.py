@@ -114,6 +114,11 @@ def wgan_rows(df: pd.DataFrame) -> list:
     return c2_fully_synthetic_unbiased(df[df.real != "fresh"], figure="fig13", model="WGAN-GP on MNIST", claim="C10")
 
 
+def image_rows(df: pd.DataFrame) -> list:
+    """The image criteria of the DDPM and StyleGAN2 (C2–C5, C12) on one simulated table: their null check at once."""
+    return ddpm_rows(df) + augmentation_rows(df) + stylegan_rows(df)
+
+
 def flow_rows(df: pd.DataFrame) -> list:
     return c11_flow_tails(df[df.real == "none"])
 
