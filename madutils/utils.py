@@ -199,11 +199,23 @@ def _functions_of(cls: type) -> list:
     return out
 
 
+def _constant(v: Any) -> bool:
+    """Whether a module-level value counts as a constant of the code that reads it: numbers, strings, NumPy arrays
+    and scalars, frozen dataclasses, and tuples and frozensets of these (lists, dicts and sets are state)."""
+    if v is None or isinstance(v, (bool, int, float, complex, str, bytes, np.ndarray, np.generic)):
+        return True
+    if isinstance(v, (tuple, frozenset)):
+        return all(_constant(x) for x in v)
+    params = getattr(type(v), "__dataclass_params__", None)
+    return bool(params is not None and params.frozen)
+
+
 def reach_digest(cls: type) -> str | None:
     """A digest of what the methods of ``cls`` reach in the code that defines it (its notebook or module): the
-    code of every function and class of that module they call, transitively, and every module-level value they
-    read (numbers, strings, arrays, containers and dataclasses of them; other objects by their type), with the
-    functions' default arguments and closures. None when they reach nothing there (only libraries and builtins):
+    code of every function and class of that module they call, transitively, and every module-level constant they
+    read (numbers, strings, arrays, frozen dataclasses and tuples of them; a list, dict or other object by its type
+    only, since its contents are state that changes as the loops run), with the functions' default arguments and
+    closures. None when they reach nothing there (only libraries and builtins):
     such a class is identified by :func:`code_digest` alone, as before this digest existed.
 
     With it, an edit of a helper function in another cell or of a module constant that a method reads gives the
@@ -226,13 +238,18 @@ def reach_digest(cls: type) -> str | None:
                 parts.append(f"class {name}: {code_digest(v)}")
                 stack.extend(_functions_of(v))
             return
-        try:
-            parts.append(f"{name} = {json.dumps(canonical(v), sort_keys=True)}")
-        except (TypeError, ValueError):  # an object of another kind: its class, and that class's code when it is ours
-            kind = type(v)
-            parts.append(f"{name}: {kind.__module__}.{kind.__qualname__}")
-            if kind.__module__ == module:
-                value(f"type({name})", kind)
+        if _constant(v):
+            try:
+                parts.append(f"{name} = {json.dumps(canonical(v), sort_keys=True)}")
+                return
+            except (TypeError, ValueError):
+                pass
+        # a mutable object (a list a method appends to, a cache) or one of another kind: its class only, and that
+        # class's code when it is ours; its contents change as the loops run and must not change the key
+        kind = type(v)
+        parts.append(f"{name}: {kind.__module__}.{kind.__qualname__}")
+        if kind.__module__ == module:
+            value(f"type({name})", kind)
 
     while stack:
         f = stack.pop()

@@ -237,3 +237,16 @@ def test_an_edited_helper_is_recomputed_and_the_reverted_one_is_read_back(tmp_pa
     wider = run(constant="WIDEN = 4.0\n")
     assert wider != first and len(list(tmp_path.glob("loop/*/gen-002"))) == 2
     assert run() == first and len(list(tmp_path.glob("loop/*/gen-002"))) == 2
+
+
+def test_state_a_family_writes_to_does_not_change_its_key():
+    """A list that fit appends to (a log, a counter) is state, not code: its growing contents keep the key."""
+    namespace: dict = {"__name__": "__main__"}
+    source = CELLS["family"].replace(
+        "    def fit(self, data, seed):\n", "    def fit(self, data, seed):\n        LOG.append(len(data))\n"
+    )
+    for i, cell in enumerate([CELLS["imports"], CELLS["constant"], CELLS["helper"], "LOG = []\n", source]):
+        exec(compile(cell, f"<cell {i}>", "exec"), namespace)
+    before = describe(namespace["KDEFamily"]())
+    namespace["LOG"].extend([1, 2, 3])
+    assert describe(namespace["KDEFamily"]()) == before
